@@ -1,0 +1,3 @@
+"""Faithful re-implementations of the published baselines; importing this package registers them."""
+
+from baselines import dlinear  # noqa: F401

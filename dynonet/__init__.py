@@ -1,0 +1,1 @@
+"""DynoNet re-implementation (issue: DynoNet); importing this package registers its model."""

@@ -1,0 +1,297 @@
+"""The command line: run, describe, models, datasets, export.
+
+Exit codes: 0 ok, 1 some runs of the suite failed, 2 bad input (one line on stderr, nothing run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+import sys
+from pathlib import Path
+
+from tabulate import tabulate
+
+from harness import registry
+from harness.datasets import BUNDLED, data_dir, load_table, resolve
+from harness.errors import InputError
+from harness.execute import execute
+from harness.protocol import window_counts
+from harness.store import COLUMNS, RunStore
+from harness.suite import Suite, load_suite
+from harness.train import DefaultStrategy, strategy_for
+
+LEADING_COLUMNS = (
+    "name",
+    "model",
+    "dataset",
+    "seq_len",
+    "pred_len",
+    "seed",
+    "status",
+    "test_mse",
+    "test_mae",
+    "val_mse",
+    "params",
+    "protocol",
+)
+EXPORT_COLUMNS = LEADING_COLUMNS + tuple(c for c in COLUMNS if c not in LEADING_COLUMNS)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="dynobench", description="Train and benchmark forecasting models from YAML suites."
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_store(cmd: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        cmd.add_argument("suite", metavar="SUITE", help="suite YAML file")
+        cmd.add_argument("--store", help="run store (default: results/<suite name>/runs.sqlite)")
+        return cmd
+
+    run = with_store(sub.add_parser("run", help="train every pending run of a suite (resumable)"))
+    run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    run.add_argument("--jobs", type=int, default=1, help="runs at once, in worker processes (default 1)")
+    run.add_argument("--retry-failed", action="store_true", help="train runs stored as failed again")
+    describe = with_store(sub.add_parser("describe", help="the plan: every run, its parameters and status"))
+    describe.add_argument("--format", choices=("table", "json"), default="table")
+    sub.add_parser("models", help="registered models")
+    sub.add_parser("datasets", help="bundled datasets")
+    export = with_store(sub.add_parser("export", help="a suite's stored runs as CSV, one row per run"))
+    export.add_argument("--out", help="CSV file (default: results/<suite name>/runs.csv; '-' for stdout)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished runs are stored; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+def open_store(suite: Suite, path: str | None, create: bool = True) -> RunStore | None:
+    store_path = Path(path) if path else suite.default_store()
+    if not create and not store_path.exists():
+        return None
+    try:
+        return RunStore(store_path)
+    except Exception as e:
+        raise InputError(f"--store {store_path}: cannot open the run store ({e})") from None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness.runner import resolve_device
+
+    if args.jobs < 1:
+        raise InputError(f"--jobs: must be at least 1, got {args.jobs}")
+    suite = load_suite(args.suite)
+    device = resolve_device(args.device)
+    store = open_store(suite, args.store)
+    print(
+        f"suite {suite.name}: {len(suite.runs)} runs, protocol {suite.protocol}, device {device}, "
+        f"store {store.path}",
+        file=sys.stderr,
+    )
+    outcome = execute(suite.runs, store, device, args.jobs, args.retry_failed, suite.name)
+    rows = store.rows(spec.key for spec in suite.runs)
+    print(summary_table(suite, rows))
+    n_failed = sum(r["status"] != "ok" for r in rows)
+    print(
+        f"{outcome.ok} trained, {outcome.failed} failed now; {len(rows)}/{len(suite.runs)} runs stored, "
+        f"{n_failed} failed{' (--retry-failed trains them again)' if n_failed else ''}",
+        file=sys.stderr,
+    )
+    return 1 if n_failed else 0
+
+
+def summary_table(suite: Suite, rows: list[dict]) -> str:
+    """Per (model, dataset, L, H): seeds finished and the mean ± std of test MSE/MAE (normalised)."""
+    cells: dict[tuple, list[str]] = {}
+    for spec in suite.runs:
+        cells.setdefault((spec.name, spec.dataset, spec.seq_len, spec.pred_len), []).append(spec.key)
+    by_key = {row["key"]: row for row in rows}
+    table = []
+    for (name, dataset, seq_len, pred_len), keys in cells.items():
+        ok = [by_key[k] for k in keys if k in by_key and by_key[k]["status"] == "ok"]
+        table.append(
+            [
+                name,
+                dataset,
+                seq_len,
+                pred_len,
+                f"{len(ok)}/{len(keys)}",
+                mean_std([r["test_mse"] for r in ok]),
+                mean_std([r["test_mae"] for r in ok]),
+                ok[0]["params"] if ok else "",
+            ]
+        )
+    headers = ["model", "dataset", "L", "H", "seeds ok", "test MSE", "test MAE", "params"]
+    return (
+        f"{suite.name} (protocol {suite.protocol}; metrics on the normalised scale, mean ± std over seeds)\n"
+        + tabulate(table, headers, tablefmt="github")
+    )
+
+
+def mean_std(values: list[float]) -> str:
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return f"{values[0]:.4f}"
+    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
+
+
+def plan_records(suite: Suite, store: RunStore | None) -> list[dict]:
+    statuses = store.statuses(spec.key for spec in suite.runs) if store else {}
+    return [
+        {
+            "name": s.name,
+            "model": s.model,
+            "dataset": s.dataset,
+            "seq_len": s.seq_len,
+            "pred_len": s.pred_len,
+            "seed": s.seed,
+            "params": suite.param_counts[s.key],
+            "status": statuses.get(s.key, "pending"),
+            "hparams": s.params,
+            "train": vars(s.train),
+            "protocol": s.protocol,
+            "key": s.key,
+        }
+        for s in suite.runs
+    ]
+
+
+def cmd_describe(args: argparse.Namespace) -> int:
+    suite = load_suite(args.suite)
+    records = plan_records(suite, open_store(suite, args.store, create=False))
+    if args.format == "json":
+        print(json.dumps(records, indent=2))
+        return 0
+    table = [
+        [
+            r["name"],
+            r["model"],
+            r["dataset"],
+            r["seq_len"],
+            r["pred_len"],
+            r["seed"],
+            f"{r['params']:,}",
+            r["train"]["epochs"],
+            r["train"]["batch_size"],
+            r["train"]["lr"],
+            r["status"],
+        ]
+        for r in records
+    ]
+    counts = {s: sum(r["status"] == s for r in records) for s in ("ok", "failed", "pending")}
+    print(
+        f"{suite.name}: {len(records)} runs, protocol {suite.protocol}; "
+        f"{counts['ok']} done, {counts['failed']} failed, {counts['pending']} pending"
+    )
+    print(
+        tabulate(
+            table,
+            ["name", "model", "dataset", "L", "H", "seed", "params", "epochs", "batch", "lr", "status"],
+            tablefmt="github",
+        )
+    )
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    table = []
+    for key, info in registry.models().items():
+        hparams = ", ".join(f"{n}={p.default!r}" for n, p in info.hparams().items())
+        strategy = "default" if strategy_for(key) is DefaultStrategy else strategy_for(key).__name__
+        table.append(
+            [key, info.cls.__name__, "yes" if info.time_features else "no", strategy, hparams, info.summary]
+        )
+    print(
+        tabulate(
+            table,
+            ["key", "class", "time features", "training", "hyperparameters (defaults)", "summary"],
+            tablefmt="github",
+        )
+    )
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    table = []
+    for name in BUNDLED:
+        ref = resolve(name, name)
+        data = load_table(ref)
+        step = data.dates[1] - data.dates[0]
+        windows = window_counts(ref.split, len(data.values), 96, 96)
+        table.append(
+            [
+                name,
+                Path(ref.path).name,
+                len(data.values),
+                len(data.columns),
+                str(step),
+                ref.split,
+                "/".join(str(windows[s]) for s in ("train", "val", "test")),
+                ref.sha256[:12],
+            ]
+        )
+    print(
+        tabulate(
+            table,
+            [
+                "name",
+                "file",
+                "rows",
+                "channels",
+                "step",
+                "split",
+                "windows at L=H=96 (train/val/test)",
+                "sha256",
+            ],
+            tablefmt="github",
+        )
+    )
+    print(
+        f"\nfiles in {data_dir()} (ETT: CC BY-ND 4.0, see data/README.md); own CSVs: "
+        "{name: ..., path: ...} in a suite, split 70/10/20"
+    )
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    suite = load_suite(args.suite)
+    store = open_store(suite, args.store, create=False)
+    rows = store.rows(spec.key for spec in suite.runs) if store else []
+    names = {spec.key: spec.name for spec in suite.runs}
+    records = [{**row, "name": names[row["key"]]} for row in rows]
+    out_path = args.out or str(Path("results") / suite.name / "runs.csv")
+    if out_path == "-":
+        write_csv(sys.stdout, records)
+        return 0
+    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    with open(out_path, "w", newline="") as out:
+        write_csv(out, records)
+    print(f"{len(rows)} runs of {len(suite.runs)} planned written to {out_path}", file=sys.stderr)
+    return 0
+
+
+def write_csv(out, records: list[dict]) -> None:
+    writer = csv.DictWriter(out, EXPORT_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(records)
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "describe": cmd_describe,
+    "models": cmd_models,
+    "datasets": cmd_datasets,
+    "export": cmd_export,
+}

@@ -1,0 +1,107 @@
+"""Execution of a suite's pending runs, sequentially or in worker processes, with one progress bar (ETA)
+and one line per finished run. Each result is stored the moment it arrives, so an interrupted suite
+resumes where it stopped; a run finished meanwhile by another process is not trained again."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+
+import torch
+from tqdm import tqdm
+
+from harness.runner import RunResult, run_one
+from harness.spec import RunSpec
+from harness.store import RunStore
+
+
+@dataclass
+class Outcome:
+    ok: int = 0
+    failed: int = 0
+    skipped: int = 0  # finished by another process while this one was going
+
+
+def needs_run(status: str | None, retry_failed: bool) -> bool:
+    return status is None or (status == "failed" and retry_failed)
+
+
+def pending(runs: list[RunSpec], store: RunStore, retry_failed: bool) -> list[RunSpec]:
+    statuses = store.statuses(spec.key for spec in runs)
+    return [spec for spec in runs if needs_run(statuses.get(spec.key), retry_failed)]
+
+
+def describe_result(result: RunResult) -> str:
+    spec = result.spec
+    head = f"{spec.name} {spec.dataset} L={spec.seq_len} H={spec.pred_len} seed={spec.seed}"
+    if result.status != "ok":
+        return f"{head}: FAILED {result.error}"
+    return (
+        f"{head}: test MSE {result.test_mse:.4f} MAE {result.test_mae:.4f} "
+        f"(val {result.val_mse:.4f}, {result.epochs_run} epochs, best {result.best_epoch}, "
+        f"{result.train_seconds:.1f}s)"
+    )
+
+
+_worker_store: RunStore | None = None
+
+
+def _init_worker(threads: int) -> None:
+    torch.set_num_threads(threads)
+
+
+def _run_unless_done(spec: RunSpec, device: str, store_path: str, retry_failed: bool) -> RunResult | None:
+    """Train `spec` unless the store already holds it (another process may have finished it)."""
+    global _worker_store
+    if _worker_store is None or str(_worker_store.path) != store_path:
+        _worker_store = RunStore(store_path)
+    if not needs_run(_worker_store.statuses([spec.key]).get(spec.key), retry_failed):
+        return None
+    return run_one(spec, torch.device(device))
+
+
+def execute(
+    runs: list[RunSpec],
+    store: RunStore,
+    device: torch.device,
+    jobs: int = 1,
+    retry_failed: bool = False,
+    label: str = "suite",
+) -> Outcome:
+    todo = pending(runs, store, retry_failed)
+    outcome = Outcome()
+    bar = tqdm(total=len(todo), desc=label, unit="run", dynamic_ncols=True)
+
+    def record(result: RunResult | None) -> None:
+        if result is None:
+            outcome.skipped += 1
+        elif store.put(result):
+            outcome.ok += result.status == "ok"
+            outcome.failed += result.status != "ok"
+            bar.write(describe_result(result))
+        else:
+            outcome.skipped += 1
+        bar.update(1)
+
+    args = (str(device), str(store.path), retry_failed)
+    try:
+        if jobs <= 1 or len(todo) <= 1:
+            for spec in todo:
+                record(_run_unless_done(spec, *args))
+        else:
+            threads = max(1, (os.cpu_count() or 1) // jobs)
+            with ProcessPoolExecutor(
+                jobs, multiprocessing.get_context("spawn"), _init_worker, (threads,)
+            ) as pool:
+                futures = [pool.submit(_run_unless_done, spec, *args) for spec in todo]
+                try:
+                    for future in as_completed(futures):
+                        record(future.result())
+                except BaseException:
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
+    finally:
+        bar.close()
+    return outcome

@@ -1,0 +1,27 @@
+"""Learning-rate rules of the reference implementations, as the lr each epoch runs at.
+
+The reference code adjusts the rate after epoch e (1-based) with a rule f(e), so epoch 1 runs at lr0 and
+epoch n > 1 at f(n − 1). "TST" (OneCycle) is stepped per batch by the training strategy instead.
+"""
+
+import math
+
+from harness.spec import TrainConfig
+
+
+def rule_after_epoch(cfg: TrainConfig, e: int) -> float:
+    lr0 = cfg.lr
+    if cfg.lradj == "type1":  # TSLib / LTSF-Linear: halve every epoch from epoch 3 on
+        return lr0 * 0.5 ** (e - 1)
+    if cfg.lradj == "type3":  # PatchTST: lr0 while e < 3, then x0.9 per epoch
+        return lr0 if e < 3 else lr0 * 0.9 ** (e - 3)
+    if cfg.lradj == "cosine":  # TSLib: half-cosine over the epoch budget
+        return lr0 / 2 * (1 + math.cos(e / cfg.epochs * math.pi))
+    if cfg.lradj == "halve":  # e.g. Crossformer: halve every `halve_every` epochs
+        return lr0 * 0.5 ** (e // cfg.halve_every)
+    return lr0  # "constant", and "TST" before its per-batch schedule takes over
+
+
+def epoch_lr(cfg: TrainConfig, epoch: int) -> float:
+    """The learning rate that epoch `epoch` (1-based) runs at."""
+    return cfg.lr if epoch == 1 else rule_after_epoch(cfg, epoch - 1)

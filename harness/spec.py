@@ -1,0 +1,93 @@
+"""What one run is: a frozen, JSON-serialisable spec whose content hash is the run's identity."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+LR_RULES = ("type1", "type3", "constant", "cosine", "TST", "halve")
+LOSSES = ("mse", "mae")
+OPTIMIZERS = ("adam", "adamw")
+LABEL_FIELDS = ("name", "dataset_path")  # RunSpec fields that label a run but are not its identity
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training settings of the default strategy (a model's own strategy reads the ones it needs)."""
+
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 1e-4
+    patience: int = 3  # epochs without a strictly lower validation MSE before stopping
+    lradj: str = "type1"  # one of LR_RULES
+    halve_every: int = 2  # lradj "halve": epochs 1..k at lr, k+1..2k at lr/2, ...
+    pct_start: float = 0.3  # lradj "TST": OneCycle warm-up fraction
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    loss: str = "mse"
+    grad_clip: float = 0.0  # max gradient norm; 0 = no clipping
+    bf16: bool = False  # bf16 autocast for the training forward pass
+    drop_last: bool = True  # training batches only; evaluation always scores every window
+    eval_batch_size: int = 1024
+
+    def problems(self) -> list[tuple[str, str]]:
+        """(key, message) for each value outside its allowed range."""
+        out = []
+        for key in ("epochs", "batch_size", "halve_every", "eval_batch_size"):
+            if getattr(self, key) < 1:
+                out.append((key, f"must be at least 1, got {getattr(self, key)}"))
+        if self.patience < 0:
+            out.append(("patience", f"must be 0 or more, got {self.patience}"))
+        if not self.lr > 0:
+            out.append(("lr", f"must be positive, got {self.lr}"))
+        if not 0 < self.pct_start < 1:
+            out.append(("pct_start", f"must lie in (0, 1), got {self.pct_start}"))
+        for key, allowed in (("lradj", LR_RULES), ("loss", LOSSES), ("optimizer", OPTIMIZERS)):
+            if getattr(self, key) not in allowed:
+                out.append((key, f"expected one of {', '.join(allowed)}, got {getattr(self, key)!r}"))
+        return out
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One (model, dataset, L, H, seed) cell with everything needed to train it.
+
+    `name` (the suite's display name) and `dataset_path` (where the file lies on this machine) locate
+    and label the run; every other field is its identity: changing any of them makes a new run.
+    """
+
+    name: str
+    model: str
+    params: dict[str, Any]
+    dataset: str
+    dataset_sha256: str
+    dataset_path: str
+    split: str
+    seq_len: int
+    pred_len: int
+    seed: int
+    train: TrainConfig
+    protocol: str
+    harness_version: str
+
+    def identity(self) -> dict[str, Any]:
+        data = asdict(self)
+        for label in LABEL_FIELDS:
+            data.pop(label)
+        return data
+
+    @property
+    def key(self) -> str:
+        canonical = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> RunSpec:
+        data = json.loads(text)
+        data["train"] = TrainConfig(**data["train"])
+        return cls(**data)

@@ -1,0 +1,104 @@
+"""The run store: SQLite in WAL mode, one row per run keyed by the spec's content hash.
+
+A row is written once, in one transaction, after its run finished, so a killed suite loses only its
+in-flight runs. A finished ("ok") row is never overwritten; a failed one is replaced only by a retry.
+Several processes may write one store: the key makes a second insert of the same run a no-op.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+
+from harness.runner import RunResult
+from harness.spec import RunSpec
+
+# Flat columns (exported as CSV, readable by any SQLite client); the rest lives in JSON columns.
+COLUMNS = (
+    "key",
+    "name",
+    "model",
+    "dataset",
+    "seq_len",
+    "pred_len",
+    "seed",
+    "protocol",
+    "status",
+    "error",
+    "test_mse",
+    "test_mae",
+    "val_mse",
+    "best_epoch",
+    "epochs_run",
+    "params",
+    "flops",
+    "latency_ms",
+    "peak_mem_mb",
+    "memory_kind",
+    "train_seconds",
+    "n_test_windows",
+    "device",
+    "started_at",
+    "finished_at",
+)
+SPEC_COLUMNS = ("name", "model", "dataset", "seq_len", "pred_len", "seed", "protocol")
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS runs (
+    {", ".join(c + (" TEXT PRIMARY KEY" if c == "key" else "") for c in COLUMNS)},
+    spec_json TEXT NOT NULL,
+    details_json TEXT NOT NULL
+)
+"""
+
+
+class RunStore:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def statuses(self, keys: Iterable[str] | None = None) -> dict[str, str]:
+        """key → "ok" | "failed" for the stored runs among `keys` (all when None)."""
+        rows = self.db.execute("SELECT key, status FROM runs").fetchall()
+        wanted = None if keys is None else set(keys)
+        return {k: s for k, s in rows if wanted is None or k in wanted}
+
+    def put(self, result: RunResult) -> bool:
+        """Store a finished run; False when an ok row for the same spec is already there (kept as is)."""
+        spec = result.spec
+        values = {c: getattr(spec, c) if c in SPEC_COLUMNS else getattr(result, c) for c in COLUMNS[1:]}
+        columns = (*COLUMNS, "spec_json", "details_json")
+        row = [spec.key, *values.values(), spec.to_json(), json.dumps(result.details)]
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != "key")
+        cursor = self.db.execute(
+            f"INSERT INTO runs ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+            f"ON CONFLICT(key) DO UPDATE SET {updates} WHERE runs.status != 'ok'",
+            row,
+        )
+        return cursor.rowcount == 1
+
+    def rows(self, keys: Iterable[str] | None = None) -> list[dict]:
+        """Stored runs as dicts of the flat columns plus `spec` (RunSpec) and `details` (dict)."""
+        self.db.row_factory = sqlite3.Row
+        try:
+            rows = self.db.execute("SELECT * FROM runs ORDER BY started_at, key").fetchall()
+        finally:
+            self.db.row_factory = None
+        wanted = None if keys is None else set(keys)
+        out = []
+        for row in rows:
+            if wanted is not None and row["key"] not in wanted:
+                continue
+            record = {c: row[c] for c in COLUMNS}
+            record["spec"] = RunSpec.from_json(row["spec_json"])
+            record["details"] = json.loads(row["details_json"])
+            out.append(record)
+        return out

@@ -1,0 +1,292 @@
+"""Suites: a YAML file validated in full before anything runs, then expanded into one RunSpec per
+(model, dataset, horizon, seed).
+
+Settings are layered, later over earlier: suite `train` defaults → preset → preset `by_horizon[H]` →
+model entry → entry `by_horizon[H]`. Every error names the file and the key path and says what was expected.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness import ROOT, __version__, registry
+from harness.datasets import BUNDLED, DatasetRef, load_table, resolve
+from harness.errors import InputError
+from harness.protocol import check_fits
+from harness.spec import RunSpec, TrainConfig
+
+PRESET_DIR = ROOT / "suites" / "presets"
+TOP_KEYS = {
+    "name": str,
+    "protocol": str,
+    "description": str,
+    "datasets": list,
+    "horizons": list,
+    "seeds": list,
+    "train": dict,
+    "models": list,
+}
+ENTRY_KEYS = {
+    "name": str,
+    "model": str,
+    "preset": str,
+    "seq_len": int,
+    "params": dict,
+    "train": dict,
+    "by_horizon": dict,
+}
+PRESET_KEYS = {
+    "model": str,
+    "seq_len": int,
+    "params": dict,
+    "train": dict,
+    "by_horizon": dict,
+    "description": str,
+    "source": str,
+}
+HORIZON_KEYS = {"seq_len": int, "params": dict, "train": dict}
+DATASET_KEYS = {"name": str, "path": str, "sha256": str}
+TRAIN_TYPES = typing.get_type_hints(TrainConfig)
+
+
+@dataclass
+class Suite:
+    name: str
+    protocol: str
+    path: Path
+    runs: list[RunSpec]  # one per distinct spec, in grid order
+    param_counts: dict[str, int]  # spec key → trainable parameters of the built model
+
+    def default_store(self) -> Path:
+        return Path("results") / self.name / "runs.sqlite"
+
+
+def type_name(t: Any) -> str:
+    return {dict: "mapping", list: "list"}.get(t, getattr(t, "__name__", str(t)))
+
+
+def check_value(value: Any, expected: Any, where: str) -> Any:
+    """Return `value` as type `expected` (an int is a valid float), or raise InputError."""
+    ok = {
+        bool: lambda v: isinstance(v, bool),
+        int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+        float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
+    }.get(expected, lambda v: isinstance(v, expected))
+    if not ok(value):
+        raise InputError(f"{where}: expected {type_name(expected)}, got {value!r}")
+    return float(value) if expected is float else value
+
+
+def check_mapping(mapping: Any, schema: dict[str, Any], where: str, required: tuple[str, ...] = ()) -> dict:
+    """Check keys (unknown or missing) and value types of a mapping against `schema`."""
+    check_value(mapping, dict, where or "suite")
+    prefix = f"{where}." if where else ""
+    for key in mapping:
+        if key not in schema:
+            raise InputError(f"{prefix}{key}: unknown key (expected one of: {', '.join(schema)})")
+    for key in required:
+        if key not in mapping:
+            raise InputError(f"{prefix}{key}: missing (required)")
+    return {key: check_value(value, schema[key], f"{prefix}{key}") for key, value in mapping.items()}
+
+
+def check_params(model: str, params: dict, where: str) -> dict:
+    """Check model hyperparameters against the constructor's keywords and annotations."""
+    info = registry.get(model)
+    hparams = info.hparams()
+    hints = typing.get_type_hints(info.cls.__init__)
+    for key in params:
+        if key not in hparams:
+            raise InputError(
+                f"{where}.{key}: unknown parameter for {model} (known: {', '.join(hparams) or 'none'})"
+            )
+    return {key: check_value(v, hints.get(key, object), f"{where}.{key}") for key, v in params.items()}
+
+
+def check_train(train: dict, where: str) -> dict:
+    return check_mapping(train, TRAIN_TYPES, where)
+
+
+def read_yaml(path: Path, what: str) -> Any:
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise InputError(f"{path}: cannot read {what} ({e.strerror or e})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark else ""
+        raise InputError(f"{path}: not valid YAML{at} ({getattr(e, 'problem', None) or e})") from None
+
+
+def presets() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def load_preset(name: str, where: str) -> dict:
+    path = PRESET_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise InputError(f"{where}: unknown preset '{name}' (available: {', '.join(presets()) or 'none'})")
+    return check_layer(read_yaml(path, "preset"), PRESET_KEYS, str(path), ("model",))
+
+
+def check_layer(layer: Any, schema: dict, where: str, required: tuple[str, ...] = ()) -> dict:
+    """Check one settings layer (model entry or preset) including its `train` and `by_horizon` parts."""
+    layer = check_mapping(layer, schema, where, required)
+    if "train" in layer:
+        layer["train"] = check_train(layer["train"], f"{where}.train")
+    by_horizon = {}
+    for horizon, sub in layer.get("by_horizon", {}).items():
+        at = f"{where}.by_horizon.{horizon}"
+        check_value(horizon, int, at)
+        sub = check_mapping(sub, HORIZON_KEYS, at)
+        if "train" in sub:
+            sub["train"] = check_train(sub["train"], f"{at}.train")
+        by_horizon[horizon] = sub
+    layer["by_horizon"] = by_horizon
+    return layer
+
+
+def check_grid_list(suite: dict, key: str, item_type: Any) -> list:
+    values = suite[key]
+    if not values:
+        raise InputError(f"{key}: empty list: the grid has no runs")
+    for i, value in enumerate(values):
+        if item_type is not None:
+            check_value(value, item_type, f"{key}[{i}]")
+        if values.index(value) != i:
+            raise InputError(f"{key}[{i}]: duplicate value {value!r}")
+    return values
+
+
+def resolve_datasets(entries: list, base: Path) -> list[DatasetRef]:
+    refs = []
+    for i, entry in enumerate(entries):
+        where = f"datasets[{i}]"
+        if isinstance(entry, dict):
+            entry = check_mapping(entry, DATASET_KEYS, where, ("name", "path"))
+            if entry["name"] in BUNDLED:
+                raise InputError(
+                    f"{where}.name: '{entry['name']}' is a bundled dataset; give yours another name"
+                )
+            entry = {**entry, "path": str(base / Path(entry["path"]).expanduser())}
+        elif not isinstance(entry, str):
+            raise InputError(f"{where}: expected a dataset name or {{name, path}}, got {entry!r}")
+        refs.append(resolve(entry, where))
+        if [r.name for r in refs].count(refs[-1].name) > 1:
+            raise InputError(f"{where}: duplicate dataset '{refs[-1].name}'")
+    return refs
+
+
+def load_suite(path: str | Path) -> Suite:
+    """Read, validate and expand a suite; raise InputError (prefixed with the file name) on bad input."""
+    path = Path(path)
+    try:
+        return _expand(path, read_yaml(path, "suite"))
+    except InputError as e:
+        message = str(e)
+        raise InputError(message if message.startswith(str(path)) else f"{path}: {message}") from None
+
+
+def _expand(path: Path, raw: Any) -> Suite:
+    suite = check_mapping(raw, TOP_KEYS, "", ("name", "protocol", "datasets", "horizons", "seeds", "models"))
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", suite["name"]):
+        raise InputError(
+            f"name: {suite['name']!r} must be letters, digits, '_', '.' or '-' (it names a folder)"
+        )
+    horizons = check_grid_list(suite, "horizons", int)
+    seeds = check_grid_list(suite, "seeds", int)
+    check_grid_list(suite, "datasets", None)
+    check_grid_list(suite, "models", None)
+    if any(h < 1 for h in horizons):
+        raise InputError("horizons: every horizon must be at least 1")
+    defaults = check_train(suite.get("train", {}), "train")
+    datasets = resolve_datasets(suite["datasets"], path.parent)
+    entries = [
+        check_layer(entry, ENTRY_KEYS, f"models[{i}]", ("name",)) for i, entry in enumerate(suite["models"])
+    ]
+    names: dict[str, int] = {}
+    for i, entry in enumerate(entries):
+        if entry["name"] in names:
+            raise InputError(
+                f"models[{i}].name: duplicate name '{entry['name']}' (also models[{names[entry['name']]}])"
+            )
+        names[entry["name"]] = i
+
+    runs: dict[str, RunSpec] = {}
+    param_counts: dict[str, int] = {}
+    built: dict[str, int] = {}
+    for i, entry in enumerate(entries):
+        where = f"models[{i}]"
+        preset = load_preset(entry["preset"], f"{where}.preset") if "preset" in entry else {}
+        model = entry.get("model", preset.get("model"))
+        if model is None:
+            raise InputError(f"{where}: give 'model' (a registry key) or 'preset'")
+        if model not in registry.models():
+            raise InputError(
+                f"{where}.model: unknown model '{model}' (registered: {', '.join(registry.models())})"
+            )
+        for ref in datasets:
+            table = load_table(ref)
+            for horizon in horizons:
+                layers = [preset, preset["by_horizon"].get(horizon, {})] if preset else []
+                layers += [entry, entry["by_horizon"].get(horizon, {})]
+                seq_len = next((layer["seq_len"] for layer in reversed(layers) if "seq_len" in layer), None)
+                if seq_len is None:
+                    raise InputError(f"{where}.seq_len: missing (required unless the preset sets it)")
+                params, train = {}, dict(defaults)
+                for layer in layers:
+                    params.update(layer.get("params", {}))
+                    train.update(layer.get("train", {}))
+                params = check_params(model, params, f"{where}.params")
+                config = TrainConfig(**train)
+                for key, problem in config.problems():
+                    raise InputError(f"{where}.train.{key}: {problem}")
+                at = f"{where} ({entry['name']}, H={horizon}, {ref.name})"
+                check_fits(ref.split, len(table.values), seq_len, horizon, at)
+                n_params = _param_count(
+                    built, model, params, seq_len, horizon, len(table.columns), f"{where}.params"
+                )
+                for seed in seeds:
+                    spec = RunSpec(
+                        entry["name"],
+                        model,
+                        params,
+                        ref.name,
+                        ref.sha256,
+                        ref.path,
+                        ref.split,
+                        seq_len,
+                        horizon,
+                        seed,
+                        config,
+                        suite["protocol"],
+                        __version__,
+                    )
+                    runs.setdefault(spec.key, spec)
+                    param_counts[spec.key] = n_params
+    return Suite(suite["name"], suite["protocol"], path, list(runs.values()), param_counts)
+
+
+def _param_count(
+    cache: dict, model: str, params: dict, seq_len: int, pred_len: int, n_channels: int, where: str
+) -> int:
+    """Build the model once per distinct configuration: a constructor's refusal is bad input, found now."""
+    key = json.dumps([model, params, seq_len, pred_len, n_channels], sort_keys=True)
+    if key not in cache:
+        try:
+            cache[key] = registry.count_params(registry.build(model, seq_len, pred_len, n_channels, **params))
+        except (ValueError, TypeError) as e:
+            raise InputError(
+                f"{where}: {model} rejects these settings at L={seq_len}, H={pred_len}: {e}"
+            ) from None
+    return cache[key]

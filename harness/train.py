@@ -1,0 +1,145 @@
+"""Training: the epoch loop every model shares (exact validation MSE, early stopping with patience, best
+weights restored before testing) and the strategies that do one epoch of updates.
+
+Most models use `DefaultStrategy`; a model with its own training scheme (DynoNet's bi-level steps)
+registers a `Strategy` subclass with `@register_strategy("key")` next to the model.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from harness.evaluate import evaluate
+from harness.protocol import Splits
+from harness.schedule import epoch_lr
+from harness.spec import TrainConfig
+
+
+class NonFiniteLoss(RuntimeError):
+    """Training diverged (NaN or Inf loss); the run is recorded as failed."""
+
+
+class Strategy:
+    """One epoch of parameter updates. The shared loop validates, stops early and restores the best."""
+
+    def __init__(self, model: nn.Module, cfg: TrainConfig, splits: Splits, generator: torch.Generator):
+        self.model, self.cfg, self.splits, self.generator = model, cfg, splits, generator
+
+    def train_epoch(self, epoch: int) -> torch.Tensor:
+        """Train epoch `epoch` (1-based); return the mean training loss as a 0-d tensor (no host sync)."""
+        raise NotImplementedError
+
+    def current_lr(self) -> float:
+        raise NotImplementedError
+
+
+_STRATEGIES: dict[str, type[Strategy]] = {}
+
+
+def register_strategy(model_key: str):
+    """Class decorator: the model registered as `model_key` trains with this strategy."""
+
+    def decorate(cls: type[Strategy]) -> type[Strategy]:
+        _STRATEGIES[model_key] = cls
+        return cls
+
+    return decorate
+
+
+def strategy_for(model_key: str) -> type[Strategy]:
+    return _STRATEGIES.get(model_key, DefaultStrategy)
+
+
+class DefaultStrategy(Strategy):
+    """Adam(W) on the MSE (or MAE) loss, shuffled batches, an lr rule per epoch or OneCycle per batch,
+    optional gradient clipping and bf16 autocast."""
+
+    def __init__(self, model: nn.Module, cfg: TrainConfig, splits: Splits, generator: torch.Generator):
+        super().__init__(model, cfg, splits, generator)
+        optimizer_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+        self.optimizer = optimizer_cls(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.loss_fn = F.l1_loss if cfg.loss == "mae" else F.mse_loss
+        self.one_cycle = None
+        if cfg.lradj == "TST":
+            n_train = len(splits.train)
+            steps = max(
+                1, n_train // cfg.batch_size if cfg.drop_last else math.ceil(n_train / cfg.batch_size)
+            )
+            self.one_cycle = torch.optim.lr_scheduler.OneCycleLR(
+                self.optimizer,
+                max_lr=cfg.lr,
+                epochs=cfg.epochs,
+                steps_per_epoch=steps,
+                pct_start=cfg.pct_start,
+            )
+
+    def current_lr(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+    def train_epoch(self, epoch: int) -> torch.Tensor:
+        cfg, train = self.cfg, self.splits.train
+        if self.one_cycle is None:
+            for group in self.optimizer.param_groups:
+                group["lr"] = epoch_lr(cfg, epoch)
+        self.model.train()
+        order = torch.randperm(len(train), generator=self.generator)
+        total = torch.zeros((), device=train.device)
+        n_batches = 0
+        for x, x_mark, y in train.batches(cfg.batch_size, order, cfg.drop_last):
+            with torch.autocast(train.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+                prediction = self.model(x, x_mark)
+            loss = self.loss_fn(prediction.float(), y)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+            self.optimizer.step()
+            if self.one_cycle is not None:
+                self.one_cycle.step()
+            total += loss.detach()
+            n_batches += 1
+        return total / n_batches
+
+
+@dataclass
+class FitResult:
+    best_epoch: int
+    epochs_run: int
+    val_mse: float  # exact validation MSE of the restored best weights
+    train_seconds: float
+    curve: list[dict] = field(default_factory=list)  # per epoch: epoch, lr, train_loss, val_mse
+
+
+def fit(
+    model: nn.Module, model_key: str, cfg: TrainConfig, splits: Splits, generator: torch.Generator
+) -> FitResult:
+    """Train up to `cfg.epochs`; stop after `cfg.patience` epochs without a strictly lower validation MSE;
+    leave the model holding the best epoch's weights."""
+    strategy = strategy_for(model_key)(model, cfg, splits, generator)
+    start = time.perf_counter()
+    best_mse, best_epoch, best_state, stale = math.inf, 0, None, 0
+    curve = []
+    for epoch in range(1, cfg.epochs + 1):
+        train_loss = float(strategy.train_epoch(epoch))
+        lr = strategy.current_lr()  # at the end of the epoch (OneCycle moves it within one)
+        if not math.isfinite(train_loss):
+            raise NonFiniteLoss(f"training loss became {train_loss} in epoch {epoch}")
+        val_mse = evaluate(model, splits.val, cfg.eval_batch_size).mse
+        if not math.isfinite(val_mse):
+            raise NonFiniteLoss(f"validation MSE became {val_mse} in epoch {epoch}")
+        curve.append({"epoch": epoch, "lr": lr, "train_loss": train_loss, "val_mse": val_mse})
+        if val_mse < best_mse:
+            best_mse, best_epoch, stale = val_mse, epoch, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            stale += 1
+            if stale >= cfg.patience:
+                break
+    model.load_state_dict(best_state)
+    return FitResult(best_epoch, len(curve), best_mse, time.perf_counter() - start, curve)

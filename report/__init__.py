@@ -1,0 +1,1 @@
+"""The results side: statistics, leaderboards, plots and the regression gate."""

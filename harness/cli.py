@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import statistics
 import sys
 from pathlib import Path
@@ -71,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and the like
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("interrupted: finished runs are stored; run the same command again to resume", file=sys.stderr)
         return 130
@@ -228,7 +232,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     for name in BUNDLED:
         ref = resolve(name, name)
         data = load_table(ref)
-        step = data.dates[1] - data.dates[0]
+        step = f"{int((data.dates[1] - data.dates[0]).total_seconds() // 60)} min"
         windows = window_counts(ref.split, len(data.values), 96, 96)
         table.append(
             [

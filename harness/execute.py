@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 from tqdm import tqdm
@@ -72,18 +75,20 @@ def execute(
 ) -> Outcome:
     todo = pending(runs, store, retry_failed)
     outcome = Outcome()
-    bar = tqdm(total=len(todo), desc=label, unit="run", dynamic_ncols=True)
+    # The bar shows only on a terminal; logs get the count and ETA on each run's line instead.
+    bar = tqdm(total=len(todo), desc=label, unit="run", dynamic_ncols=True, disable=None, file=sys.stderr)
+    started = time.monotonic()
 
     def record(result: RunResult | None) -> None:
-        if result is None:
-            outcome.skipped += 1
-        elif store.put(result):
-            outcome.ok += result.status == "ok"
-            outcome.failed += result.status != "ok"
-            bar.write(describe_result(result))
-        else:
-            outcome.skipped += 1
         bar.update(1)
+        if result is None or not store.put(result):
+            outcome.skipped += 1
+            return
+        outcome.ok += result.status == "ok"
+        outcome.failed += result.status != "ok"
+        done = outcome.ok + outcome.failed + outcome.skipped
+        eta = (time.monotonic() - started) / done * (len(todo) - done)
+        bar.write(f"[{done}/{len(todo)} ETA {timedelta(seconds=round(eta))}] {describe_result(result)}")
 
     args = (str(device), str(store.path), retry_failed)
     try:

@@ -132,11 +132,16 @@ def presets() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
 
 
-def load_preset(name: str, where: str) -> dict:
+def load_preset(name: str, where: str, key_path: str) -> dict:
+    """A preset file checked as a settings layer; its errors name `key_path`, e.g. models[0].preset(x)."""
     path = PRESET_DIR / f"{name}.yaml"
     if not path.is_file():
         raise InputError(f"{where}: unknown preset '{name}' (available: {', '.join(presets()) or 'none'})")
-    return check_layer(read_yaml(path, "preset"), PRESET_KEYS, str(path), ("model",))
+    return check_layer(read_yaml(path, "preset"), PRESET_KEYS, key_path, ("model",))
+
+
+def horizon_layer(layer: dict, at: str, horizon: int) -> tuple[dict, str]:
+    return layer["by_horizon"].get(horizon, {}), f"{at}.by_horizon.{horizon}"
 
 
 def check_layer(layer: Any, schema: dict, where: str, required: tuple[str, ...] = ()) -> dict:
@@ -163,8 +168,8 @@ def check_grid_list(suite: dict, key: str, item_type: Any) -> list:
     for i, value in enumerate(values):
         if item_type is not None:
             check_value(value, item_type, f"{key}[{i}]")
-        if values.index(value) != i:
-            raise InputError(f"{key}[{i}]: duplicate value {value!r}")
+            if values.index(value) != i:
+                raise InputError(f"{key}[{i}]: duplicate value {value!r}")
     return values
 
 
@@ -227,7 +232,8 @@ def _expand(path: Path, raw: Any) -> Suite:
     built: dict[str, int] = {}
     for i, entry in enumerate(entries):
         where = f"models[{i}]"
-        preset = load_preset(entry["preset"], f"{where}.preset") if "preset" in entry else {}
+        preset_at = f"{where}.preset({entry.get('preset')})"
+        preset = load_preset(entry["preset"], f"{where}.preset", preset_at) if "preset" in entry else {}
         model = entry.get("model", preset.get("model"))
         if model is None:
             raise InputError(f"{where}: give 'model' (a registry key) or 'preset'")
@@ -238,16 +244,17 @@ def _expand(path: Path, raw: Any) -> Suite:
         for ref in datasets:
             table = load_table(ref)
             for horizon in horizons:
-                layers = [preset, preset["by_horizon"].get(horizon, {})] if preset else []
-                layers += [entry, entry["by_horizon"].get(horizon, {})]
-                seq_len = next((layer["seq_len"] for layer in reversed(layers) if "seq_len" in layer), None)
+                layers = [(preset, preset_at), (entry, where)] if preset else [(entry, where)]
+                layers = [p for layer, at in layers for p in ((layer, at), horizon_layer(layer, at, horizon))]
+                seq_len = next(
+                    (layer["seq_len"] for layer, _ in reversed(layers) if "seq_len" in layer), None
+                )
                 if seq_len is None:
                     raise InputError(f"{where}.seq_len: missing (required unless the preset sets it)")
                 params, train = {}, dict(defaults)
-                for layer in layers:
-                    params.update(layer.get("params", {}))
+                for layer, at in layers:
+                    params.update(check_params(model, layer.get("params", {}), f"{at}.params"))
                     train.update(layer.get("train", {}))
-                params = check_params(model, params, f"{where}.params")
                 config = TrainConfig(**train)
                 for key, problem in config.problems():
                     raise InputError(f"{where}.train.{key}: {problem}")

@@ -9,10 +9,10 @@ def time_features(dates: pd.DatetimeIndex) -> np.ndarray:
     sub-hourly data (the order of TSLib's `time_features`, so F = 4 for hourly and 5 for 15-min data)."""
     columns = [
         dates.hour / 23.0 - 0.5,
-        dates.dayofweek / 6.0 - 0.5,
+        dates.day_of_week / 6.0 - 0.5,
         (dates.day - 1) / 30.0 - 0.5,
-        (dates.dayofyear - 1) / 365.0 - 0.5,
+        (dates.day_of_year - 1) / 365.0 - 0.5,
     ]
-    if len(dates) > 1 and np.median(np.diff(dates.asi8)) < pd.Timedelta(hours=1).value:
+    if len(dates) > 1 and pd.Series(dates).diff().median() < pd.Timedelta(hours=1):
         columns.insert(0, dates.minute / 59.0 - 0.5)
     return np.stack([np.asarray(c, dtype=np.float32) for c in columns], axis=1)

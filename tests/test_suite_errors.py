@@ -1,0 +1,170 @@
+"""Every kind of bad input gets exit code 2 and one line naming what to fix; nothing runs."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import TINY_MODEL, tiny_suite_dict, write_suite
+
+ROOT = Path(__file__).resolve().parent.parent
+HEADER = "date,HUFL,HULL,OT\n"
+
+
+def model(**changes):
+    return [{**TINY_MODEL, **changes}]
+
+
+def custom_csv(tmp_path: Path, body: str, name: str = "own.csv") -> str:
+    (tmp_path / name).write_text(HEADER + body)
+    return name
+
+
+def good_rows(n: int = 400) -> str:
+    return "".join(f"2020-01-{1 + i // 24:02d} {i % 24:02d}:00:00,{i},{i % 7},{i % 5}\n" for i in range(n))
+
+
+CASES = {
+    "unknown top-level key": (dict(epochz=3), "epochz: unknown key"),
+    "unknown model key": (dict(models=model(lookback=96)), "models[0].lookback: unknown key"),
+    "unknown model": (dict(models=model(model="nosuchnet")), "models[0].model: unknown model 'nosuchnet'"),
+    "unknown parameter": (
+        dict(models=model(params={"kernel": 3})),
+        "models[0].params.kernel: unknown parameter for dlinear",
+    ),
+    "wrong parameter type": (
+        dict(models=model(params={"kernel_size": "abc"})),
+        "models[0].params.kernel_size: expected int, got 'abc'",
+    ),
+    "parameter the model refuses": (
+        dict(models=model(params={"kernel_size": 24})),
+        "models[0].params: dlinear rejects these settings",
+    ),
+    "wrong train type": (dict(train={"lr": "fast"}), "train.lr: expected float, got 'fast'"),
+    "bool is not an int": (dict(train={"epochs": True}), "train.epochs: expected int, got True"),
+    "unknown train key": (dict(train={"learning_rate": 0.1}), "train.learning_rate: unknown key"),
+    "bad lr rule": (dict(train={"lradj": "type9"}), "train.lradj: expected one of type1"),
+    "bad by_horizon": (
+        dict(models=model(by_horizon={24: {"params": {"kernel_size": "x"}}})),
+        "models[0].by_horizon.24.params.kernel_size: expected int",
+    ),
+    "unknown dataset": (dict(datasets=["ETTh9"]), "datasets[0]: unknown dataset 'ETTh9'"),
+    "unknown preset": (
+        dict(models=[{"name": "D", "preset": "nope"}]),
+        "models[0].preset: unknown preset 'nope'",
+    ),
+    "duplicate name": (dict(models=model() + model()), "models[1].name: duplicate name 'DLinear'"),
+    "empty horizons": (dict(horizons=[]), "horizons: empty list"),
+    "empty models": (dict(models=[]), "models: empty list"),
+    "empty seeds": (dict(seeds=[]), "seeds: empty list"),
+    "missing protocol": (dict(protocol=None), "protocol: missing (required)"),
+    "lookback plus horizon too long": (
+        dict(models=model(seq_len=8000), horizons=[720]),
+        "lookback 8000 + horizon 720 is longer than the train split",
+    ),
+    "missing model name": (dict(models=[{"model": "dlinear", "seq_len": 96}]), "models[0].name: missing"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_suite_exits_2_with_its_message(tmp_path, cli, case):
+    changes, message = CASES[case]
+    suite = tiny_suite_dict(**changes)
+    suite = {k: v for k, v in suite.items() if v is not None}
+    path = write_suite(tmp_path / "bad.yaml", suite)
+    for command in ("run", "describe"):
+        code, out, err = (
+            cli(command, path, "--store", tmp_path / "store.sqlite")
+            if command == "run"
+            else cli(command, path)
+        )
+        assert code == 2, err
+        assert err.startswith(f"error: {path}: ")
+        assert message in err
+        assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "store.sqlite").exists()  # nothing ran
+
+
+DATA_CASES = {
+    "missing data file": (None, "cannot read data file"),
+    "directory instead of a file": ("dir", "cannot read data file"),
+    "non-numeric value": (
+        "2020-01-01 00:00:00,1,2,3\n2020-01-01 01:00:00,1,x7,3\n",
+        "line 3 (data row 2), column 'HULL'",
+    ),
+    "NaN value": ("2020-01-01 00:00:00,1,2,3\n2020-01-01 01:00:00,1,2,NaN\n", "column 'OT': value 'NaN'"),
+    "empty value": ("2020-01-01 00:00:00,1,2,3\n2020-01-01 01:00:00,,2,3\n", "column 'HUFL': value ''"),
+    "bad date": ("2020-01-01 00:00:00,1,2,3\nyesterday,1,2,3\n", "column 'date': cannot parse 'yesterday'"),
+    "too short for its split": ("short", "is longer than the train split"),
+    "not a CSV": ("binary", "not a readable CSV"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DATA_CASES))
+def test_bad_custom_data_exits_2_naming_file_row_and_column(tmp_path, cli, case):
+    body, message = DATA_CASES[case]
+    if body == "dir":
+        (tmp_path / "own.csv").mkdir()
+    elif body == "short":
+        custom_csv(tmp_path, good_rows(150))
+    elif body == "binary":
+        (tmp_path / "own.csv").write_bytes(b"\xff\xfe\x00\x81" * 100)
+    elif body is not None:
+        custom_csv(tmp_path, body)
+    path = write_suite(tmp_path / "s.yaml", tiny_suite_dict(datasets=[{"name": "own", "path": "own.csv"}]))
+    code, _, err = cli("describe", path)
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_custom_csv_with_declared_checksum_mismatch(tmp_path, cli):
+    custom_csv(tmp_path, good_rows())
+    entry = {"name": "own", "path": "own.csv", "sha256": "0" * 64}
+    code, _, err = cli("describe", write_suite(tmp_path / "s.yaml", tiny_suite_dict(datasets=[entry])))
+    assert code == 2 and "checksum mismatch" in err
+
+
+def test_valid_custom_csv_uses_the_70_10_20_split(tmp_path, cli):
+    custom_csv(tmp_path, good_rows())
+    suite = tiny_suite_dict(datasets=[{"name": "own", "path": "own.csv"}], models=model(seq_len=24))
+    code, out, err = cli("describe", write_suite(tmp_path / "s.yaml", suite), "--format", "json")
+    assert code == 0, err
+    assert '"dataset": "own"' in out
+
+
+def test_bundled_file_changed_on_disk_is_a_checksum_mismatch(tmp_path, monkeypatch, cli):
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(ROOT / "data" / "SHA256SUMS", data)
+    text = (ROOT / "data" / "ETTh1.csv").read_text()
+    (data / "ETTh1.csv").write_text(text.replace("5.827", "5.828", 1))
+    monkeypatch.setenv("DYNOBENCH_DATA_DIR", str(data))
+    code, _, err = cli("describe", write_suite(tmp_path / "s.yaml", tiny_suite_dict()))
+    assert code == 2 and "checksum mismatch" in err and "ETTh1.csv" in err
+
+
+def test_unreadable_suite_and_invalid_yaml(tmp_path, cli):
+    code, _, err = cli("run", tmp_path / "absent.yaml")
+    assert code == 2 and "cannot read suite" in err
+    (tmp_path / "broken.yaml").write_text("name: [unclosed\n")
+    code, _, err = cli("describe", tmp_path / "broken.yaml")
+    assert code == 2 and "not valid YAML" in err
+
+
+def test_bad_arguments_exit_2(tiny_suite, cli):
+    code, _, err = cli("run", tiny_suite(), "--jobs", "0")
+    assert code == 2 and "--jobs" in err
+
+
+def test_a_real_process_prints_one_line_and_no_traceback(tmp_path):
+    path = write_suite(tmp_path / "bad.yaml", tiny_suite_dict(models=model(params={"kernel_size": "abc"})))
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "run_suite.py"), "run", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"error: {path}: models[0].params.kernel_size: expected int, got 'abc'"
+    assert "Traceback" not in proc.stderr and proc.stdout == ""

@@ -104,23 +104,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     outcome = execute(suite.runs, store, device, args.jobs, args.retry_failed, suite.name)
-    rows = store.rows(spec.key for spec in suite.runs)
-    print(summary_table(suite, rows))
-    n_failed = sum(r["status"] != "ok" for r in rows)
+    by_key = {row["key"]: row for row in store.rows(spec.key for spec in suite.runs)}
+    print(summary_table(suite, by_key))
+    statuses = [by_key[spec.key]["status"] if spec.key in by_key else "pending" for spec in suite.runs]
+    n_failed, n_stored = statuses.count("failed"), len(statuses) - statuses.count("pending")
     print(
-        f"{outcome.ok} trained, {outcome.failed} failed now; {len(rows)}/{len(suite.runs)} runs stored, "
+        f"{outcome.ok} trained, {outcome.failed} failed now; {n_stored}/{len(suite.runs)} runs stored, "
         f"{n_failed} failed{' (--retry-failed trains them again)' if n_failed else ''}",
         file=sys.stderr,
     )
     return 1 if n_failed else 0
 
 
-def summary_table(suite: Suite, rows: list[dict]) -> str:
+def summary_table(suite: Suite, by_key: dict[str, dict]) -> str:
     """Per (model, dataset, L, H): seeds finished and the mean ± std of test MSE/MAE (normalised)."""
     cells: dict[tuple, list[str]] = {}
     for spec in suite.runs:
         cells.setdefault((spec.name, spec.dataset, spec.seq_len, spec.pred_len), []).append(spec.key)
-    by_key = {row["key"]: row for row in rows}
     table = []
     for (name, dataset, seq_len, pred_len), keys in cells.items():
         ok = [by_key[k] for k in keys if k in by_key and by_key[k]["status"] == "ok"]
@@ -272,9 +272,8 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite)
     store = open_store(suite, args.store, create=False)
-    rows = store.rows(spec.key for spec in suite.runs) if store else []
-    names = {spec.key: spec.name for spec in suite.runs}
-    records = [{**row, "name": names[row["key"]]} for row in rows]
+    by_key = {row["key"]: row for row in store.rows(spec.key for spec in suite.runs)} if store else {}
+    records = [{**by_key[spec.key], "name": spec.name} for spec in suite.runs if spec.key in by_key]
     out_path = args.out or str(Path("results") / suite.name / "runs.csv")
     if out_path == "-":
         write_csv(sys.stdout, records)
@@ -282,7 +281,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)
     with open(out_path, "w", newline="") as out:
         write_csv(out, records)
-    print(f"{len(rows)} runs of {len(suite.runs)} planned written to {out_path}", file=sys.stderr)
+    print(f"{len(records)} runs of {len(suite.runs)} planned written to {out_path}", file=sys.stderr)
     return 0
 
 

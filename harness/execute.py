@@ -32,8 +32,10 @@ def needs_run(status: str | None, retry_failed: bool) -> bool:
 
 
 def pending(runs: list[RunSpec], store: RunStore, retry_failed: bool) -> list[RunSpec]:
-    statuses = store.statuses(spec.key for spec in runs)
-    return [spec for spec in runs if needs_run(statuses.get(spec.key), retry_failed)]
+    """Specs to train, each key once (entries with identical settings share one run)."""
+    unique = {spec.key: spec for spec in runs}
+    statuses = store.statuses(unique)
+    return [spec for key, spec in unique.items() if needs_run(statuses.get(key), retry_failed)]
 
 
 def describe_result(result: RunResult) -> str:
@@ -88,7 +90,8 @@ def execute(
         outcome.failed += result.status != "ok"
         done = outcome.ok + outcome.failed + outcome.skipped
         eta = (time.monotonic() - started) / done * (len(todo) - done)
-        bar.write(f"[{done}/{len(todo)} ETA {timedelta(seconds=round(eta))}] {describe_result(result)}")
+        line = f"[{done}/{len(todo)} ETA {timedelta(seconds=round(eta))}] {describe_result(result)}"
+        bar.write(line, file=sys.stderr)
 
     args = (str(device), str(store.path), retry_failed)
     try:

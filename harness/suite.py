@@ -62,7 +62,7 @@ class Suite:
     name: str
     protocol: str
     path: Path
-    runs: list[RunSpec]  # one per distinct spec, in grid order
+    runs: list[RunSpec]  # one per (entry, dataset, horizon, seed); two entries may share a spec key
     param_counts: dict[str, int]  # spec key → trainable parameters of the built model
 
     def default_store(self) -> Path:
@@ -227,7 +227,7 @@ def _expand(path: Path, raw: Any) -> Suite:
             )
         names[entry["name"]] = i
 
-    runs: dict[str, RunSpec] = {}
+    runs: list[RunSpec] = []
     param_counts: dict[str, int] = {}
     built: dict[str, int] = {}
     for i, entry in enumerate(entries):
@@ -279,9 +279,9 @@ def _expand(path: Path, raw: Any) -> Suite:
                         suite["protocol"],
                         __version__,
                     )
-                    runs.setdefault(spec.key, spec)
+                    runs.append(spec)
                     param_counts[spec.key] = n_params
-    return Suite(suite["name"], suite["protocol"], path, list(runs.values()), param_counts)
+    return Suite(suite["name"], suite["protocol"], path, runs, param_counts)
 
 
 def _param_count(

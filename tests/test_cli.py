@@ -1,0 +1,79 @@
+"""The commands a researcher types: describe, run, export, models, datasets."""
+
+import csv
+import json
+
+import pytest
+import torch
+from conftest import TINY_MODEL
+
+
+def test_describe_lists_every_run_with_its_parameter_count_and_status(tiny_suite, cli, tmp_path):
+    suite = tiny_suite(seeds=[1, 2], horizons=[24, 48])
+    code, out, _ = cli("describe", suite, "--format", "json", "--store", tmp_path / "runs.sqlite")
+    assert code == 0
+    plan = json.loads(out)
+    assert len(plan) == 4
+    for run in plan:
+        assert {"name", "model", "dataset", "seq_len", "pred_len", "seed", "params", "status"} <= set(run)
+        assert run["params"] == 2 * (96 * run["pred_len"] + run["pred_len"])
+        assert run["status"] == "pending"
+    assert not (tmp_path / "runs.sqlite").exists()  # describe creates no store
+
+
+def test_run_then_describe_then_export(tiny_suite, cli, tmp_path):
+    suite, store, out_csv = tiny_suite(seeds=[1, 2]), tmp_path / "runs.sqlite", tmp_path / "runs.csv"
+    code, out, err = cli("run", suite, "--store", store, "--device", "cpu")
+    assert code == 0, err
+    assert "DLinear" in out and "2/2" in out  # the result table
+    assert err.count("test MSE") == 2  # one line per finished run
+    code, out, _ = cli("describe", suite, "--store", store)
+    assert code == 0 and "2 done, 0 failed, 0 pending" in out
+    code, _, _ = cli("export", suite, "--store", store, "--out", out_csv)
+    assert code == 0
+    rows = list(csv.DictReader(out_csv.open()))
+    assert len(rows) == 2
+    assert list(rows[0])[:11] == [
+        "name", "model", "dataset", "seq_len", "pred_len", "seed", "status",
+        "test_mse", "test_mae", "val_mse", "params",
+    ]  # fmt: skip
+    assert {r["seed"] for r in rows} == {"1", "2"} and all(float(r["test_mse"]) > 0 for r in rows)
+    code, out, err = cli("run", suite, "--store", store)
+    assert code == 0 and "0 trained" in err  # resumed: nothing left to do
+
+
+def test_run_exits_1_when_a_run_failed(tiny_suite, cli, tmp_path):
+    import test_store  # noqa: F401  registers the failing test model
+
+    suite = tiny_suite(models=[{"name": "Broken", "model": "test-broken", "seq_len": 96}, dict(TINY_MODEL)])
+    code, out, err = cli("run", suite, "--store", tmp_path / "runs.sqlite")
+    assert code == 1
+    assert "FAILED RuntimeError" in err and "1 failed" in err
+
+
+def test_models_and_datasets(cli):
+    code, out, _ = cli("models")
+    assert code == 0 and "dlinear" in out and "kernel_size=25" in out
+    code, out, _ = cli("datasets")
+    assert code == 0
+    for name in ("ETTh1", "ETTh2", "ETTm1", "ETTm2"):
+        assert name in out
+    assert "8449/2785/2785" in out
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_asking_for_cuda_without_a_gpu_is_bad_input(tiny_suite, cli, tmp_path):
+    code, _, err = cli("run", tiny_suite(), "--device", "cuda", "--store", tmp_path / "runs.sqlite")
+    assert code == 2 and "no CUDA GPU" in err
+
+
+def test_entries_with_identical_settings_train_once_and_keep_both_names(tiny_suite, cli, tmp_path):
+    suite = tiny_suite(models=[dict(TINY_MODEL), {**TINY_MODEL, "name": "Same-again"}])
+    store, out_csv = tmp_path / "runs.sqlite", tmp_path / "runs.csv"
+    code, out, err = cli("run", suite, "--store", store)
+    assert code == 0 and "1 trained" in err and "2/2 runs stored" in err
+    assert "Same-again" in out and "DLinear" in out
+    cli("export", suite, "--store", store, "--out", out_csv)
+    rows = list(csv.DictReader(out_csv.open()))
+    assert [r["name"] for r in rows] == ["DLinear", "Same-again"]
+    assert rows[0]["key"] == rows[1]["key"] and rows[0]["test_mse"] == rows[1]["test_mse"]

@@ -1,0 +1,142 @@
+"""The run store and execution: written once, resumable after SIGKILL, failures recorded not retried,
+and two processes on one store neither duplicate nor lose a run."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+from conftest import TINY_MODEL, tiny_suite_dict, write_suite
+from torch import nn
+
+from harness.execute import execute
+from harness.registry import register_model
+from harness.runner import RunResult
+from harness.store import RunStore
+from harness.suite import load_suite
+
+ROOT = Path(__file__).resolve().parent.parent
+CPU = torch.device("cpu")
+
+
+def launch(suite: Path, store: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "run_suite.py"), "run", str(suite), "--store", str(store), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def stored(store: Path) -> list[tuple]:
+    if not store.exists():
+        return []
+    with sqlite3.connect(store) as db:
+        return db.execute("SELECT key, status, finished_at FROM runs ORDER BY key").fetchall()
+
+
+def test_a_killed_suite_resumes_and_stores_every_run_exactly_once(tmp_path):
+    suite = write_suite(
+        tmp_path / "s.yaml", tiny_suite_dict(seeds=[1, 2, 3, 4], train={"epochs": 4, "batch_size": 64})
+    )
+    store = tmp_path / "runs.sqlite"
+    proc = launch(suite, store)
+    deadline = time.monotonic() + 120
+    while not stored(store) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = stored(store)
+    assert 1 <= len(before) < 4, "the kill must land mid-suite"
+
+    proc = launch(suite, store)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    after = stored(store)
+    assert len(after) == len({key for key, _, _ in after}) == 4
+    assert all(status == "ok" for _, status, _ in after)
+    assert set(before) <= set(after)  # runs finished before the kill were kept, not redone
+    assert f"{4 - len(before)} trained" in err
+
+
+def test_two_processes_on_one_store_neither_duplicate_nor_lose_a_run(tmp_path):
+    suite = write_suite(tmp_path / "s.yaml", tiny_suite_dict(seeds=[1, 2, 3, 4]))
+    store = tmp_path / "runs.sqlite"
+    procs = [launch(suite, store, "--jobs", "2"), launch(suite, store)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    rows = stored(store)
+    assert len(rows) == 4 and all(status == "ok" for _, status, _ in rows)
+
+
+@register_model("test-broken")
+class Broken(nn.Module):
+    """Fails in its forward pass, as a bug or an out-of-memory error would."""
+
+    def __init__(self, seq_len, pred_len, n_channels):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x, x_mark=None):
+        raise RuntimeError("CUDA out of memory (simulated)")
+
+
+@register_model("test-nan")
+class NaNModel(nn.Module):
+    """Diverges: its loss is NaN from the first batch."""
+
+    def __init__(self, seq_len, pred_len, n_channels):
+        super().__init__()
+        self.linear = nn.Linear(seq_len, pred_len)
+
+    def forward(self, x, x_mark=None):
+        return self.linear(x.transpose(1, 2)).transpose(1, 2) / 0.0 * 0.0
+
+
+def test_failed_runs_are_recorded_the_suite_goes_on_and_they_are_retried_only_on_request(tmp_path):
+    models = [
+        {"name": "Broken", "model": "test-broken", "seq_len": 96},
+        {"name": "NaN", "model": "test-nan", "seq_len": 96},
+        dict(TINY_MODEL),
+    ]
+    suite = load_suite(write_suite(tmp_path / "s.yaml", tiny_suite_dict(models=models)))
+    store = RunStore(tmp_path / "runs.sqlite")
+    outcome = execute(suite.runs, store, CPU)
+    assert (outcome.ok, outcome.failed) == (1, 2)
+    rows = {row["name"]: row for row in store.rows()}
+    assert rows["Broken"]["status"] == "failed"
+    assert rows["Broken"]["error"] == "RuntimeError: CUDA out of memory (simulated)"
+    assert rows["NaN"]["status"] == "failed" and "NonFiniteLoss" in rows["NaN"]["error"]
+    assert rows["DLinear"]["status"] == "ok" and rows["DLinear"]["test_mse"] > 0
+
+    assert execute(suite.runs, store, CPU) == type(outcome)()  # nothing pending: failures not retried
+    again = execute(suite.runs, store, CPU, retry_failed=True)
+    assert (again.ok, again.failed) == (0, 2)
+    assert len(store.rows()) == 3
+
+
+def test_a_finished_run_is_never_overwritten(tmp_path):
+    suite = load_suite(write_suite(tmp_path / "s.yaml", tiny_suite_dict()))
+    store = RunStore(tmp_path / "runs.sqlite")
+    execute(suite.runs, store, CPU)
+    original = store.rows()[0]
+    assert not store.put(RunResult(suite.runs[0], "failed", error="late duplicate"))
+    assert store.rows()[0]["status"] == "ok"
+    assert store.rows()[0]["test_mse"] == original["test_mse"]
+
+
+def test_row_round_trips_spec_and_details(tmp_path):
+    suite = load_suite(write_suite(tmp_path / "s.yaml", tiny_suite_dict()))
+    store = RunStore(tmp_path / "runs.sqlite")
+    execute(suite.runs, store, CPU)
+    row = store.rows()[0]
+    assert row["spec"] == suite.runs[0] and row["key"] == suite.runs[0].key
+    assert row["n_test_windows"] == 2880 - 24 + 1
+    assert len(row["details"]["test_mse_per_channel"]) == 7
+    assert row["details"]["curve"][0]["epoch"] == 1
+    assert row["params"] == 2 * (96 * 24 + 24) and row["flops"] > 0 and row["latency_ms"] > 0

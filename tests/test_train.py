@@ -1,0 +1,139 @@
+"""Training rules: lr schedules, early stopping on the exact validation MSE, best weights restored,
+strategies registered per model, and the optional paths (OneCycle, bf16, clipping, MAE, AdamW)."""
+
+import dataclasses
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from harness.datasets import load_table, resolve
+from harness.evaluate import evaluate
+from harness.protocol import prepare
+from harness.registry import build, register_model
+from harness.schedule import epoch_lr
+from harness.spec import TrainConfig
+from harness.train import NonFiniteLoss, Strategy, fit, register_strategy
+
+
+@pytest.fixture(scope="module")
+def splits():
+    ref = resolve("ETTh1", "test")
+    return prepare(load_table(ref), ref.split, 48, 24, torch.device("cpu"), False)
+
+
+def lrs(lradj, epochs=6, **kw):
+    cfg = TrainConfig(lr=1.0, lradj=lradj, epochs=epochs, **kw)
+    return [epoch_lr(cfg, e) for e in range(1, epochs + 1)]
+
+
+def test_type1_runs_epochs_one_and_two_at_lr0_then_halves():
+    assert lrs("type1") == [1, 1, 0.5, 0.25, 0.125, 0.0625]
+
+
+def test_type3_follows_patchtst_code():
+    # PatchTST's rule after epoch e: lr0 if e < 3 else lr0 * 0.9 ** (e - 3)
+    assert lrs("type3") == pytest.approx([1, 1, 1, 1, 0.9, 0.81])
+
+
+def test_halve_every_k_and_constant_and_cosine():
+    assert lrs("halve", halve_every=2) == [1, 1, 0.5, 0.5, 0.25, 0.25]
+    assert lrs("constant") == [1] * 6
+    cosine = lrs("cosine", epochs=4)
+    assert cosine == pytest.approx([1] + [0.5 * (1 + math.cos(e / 4 * math.pi)) for e in (1, 2, 3)])
+
+
+@register_model("test-level")
+class Level(nn.Module):
+    """Predicts one learnable constant everywhere."""
+
+    def __init__(self, seq_len, pred_len, n_channels):
+        super().__init__()
+        self.pred_len, self.n_channels = pred_len, n_channels
+        self.level = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x, x_mark=None):
+        return self.level.expand(x.shape[0], self.pred_len, self.n_channels)
+
+
+LEVELS = [2.0, 0.0, 1.0, 1.5, 3.0, 0.0]
+
+
+@register_strategy("test-level")
+class ScriptedLevels(Strategy):
+    """Sets the level to LEVELS[epoch - 1]: a known sequence of validation MSEs."""
+
+    def train_epoch(self, epoch):
+        with torch.no_grad():
+            self.model.level.fill_(LEVELS[epoch - 1])
+        return torch.tensor(0.0)
+
+    def current_lr(self):
+        return 0.0
+
+
+def val_mse_at(model, splits, level):
+    with torch.no_grad():
+        model.level.fill_(level)
+    return evaluate(model, splits.val, 512).mse
+
+
+def test_early_stopping_restores_the_best_epoch_and_uses_a_registered_strategy(splits):
+    model = build("test-level", 48, 24, 7)
+    mses = [val_mse_at(model, splits, level) for level in LEVELS[:4]]
+    assert mses[1] < mses[2] < mses[3] < mses[0]  # the script's premise on this validation split
+    result = fit(model, "test-level", TrainConfig(epochs=6, patience=2), splits, torch.Generator())
+    assert result.best_epoch == 2
+    assert result.epochs_run == 4  # epochs 3 and 4 did not improve: patience 2 stops there
+    assert model.level.item() == 0.0  # epoch 2's weights restored
+    assert result.val_mse == pytest.approx(mses[1], rel=1e-12)
+    assert result.val_mse == pytest.approx(evaluate(model, splits.val, 7).mse, rel=1e-12)
+    assert [c["val_mse"] for c in result.curve] == pytest.approx(mses, rel=1e-12)
+
+
+def test_default_strategy_lowers_the_validation_loss(splits):
+    torch.manual_seed(0)
+    model = build("dlinear", 48, 24, 7)
+    before = evaluate(model, splits.val, 512).mse
+    cfg = TrainConfig(epochs=2, batch_size=128, lr=0.005)
+    result = fit(model, "dlinear", cfg, splits, torch.Generator().manual_seed(0))
+    assert result.val_mse < before
+    assert [c["lr"] for c in result.curve] == [0.005, 0.005]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"lradj": "TST", "pct_start": 0.3},
+        {"bf16": True, "grad_clip": 0.5},
+        {"loss": "mae", "optimizer": "adamw", "weight_decay": 0.01},
+    ],
+)
+def test_optional_training_paths_train(splits, changes):
+    torch.manual_seed(0)
+    model = build("dlinear", 48, 24, 7)
+    before = evaluate(model, splits.val, 512).mse
+    cfg = dataclasses.replace(TrainConfig(epochs=2, batch_size=256, lr=0.005), **changes)
+    result = fit(model, "dlinear", cfg, splits, torch.Generator().manual_seed(0))
+    assert result.val_mse < before
+    if changes.get("lradj") == "TST":  # OneCycle moves the rate within the epoch, from lr/25 upwards
+        assert result.curve[0]["lr"] != 0.005 and result.curve[0]["lr"] > 0.005 / 25
+
+
+@register_model("test-diverging")
+class Diverging(nn.Module):
+    """Outputs NaN: training must stop and say so."""
+
+    def __init__(self, seq_len, pred_len, n_channels):
+        super().__init__()
+        self.linear = nn.Linear(seq_len, pred_len)
+
+    def forward(self, x, x_mark=None):
+        return self.linear(x.transpose(1, 2)).transpose(1, 2) * float("nan")
+
+
+def test_non_finite_loss_stops_training(splits):
+    model = build("test-diverging", 48, 24, 7)
+    with pytest.raises(NonFiniteLoss, match="epoch 1"):
+        fit(model, "test-diverging", TrainConfig(epochs=3, batch_size=512), splits, torch.Generator())

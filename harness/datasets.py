@@ -81,17 +81,14 @@ def resolve(entry: str | dict, where: str) -> DatasetRef:
 
 
 def file_sha256(path: Path, where: str) -> str:
+    """The file's sha256, cached by (path, size, mtime) so that a suite hashes each file once."""
+    if path.is_dir():
+        raise InputError(f"{where}: cannot read data file {path} (it is a directory)")
     try:
-        return _sha256(str(path), *_stat(path))
+        stat = path.stat()
+        return _sha256(str(path), stat.st_size, stat.st_mtime_ns)
     except OSError as e:
         raise InputError(f"{where}: cannot read data file {path} ({e.strerror or e})") from None
-
-
-def _stat(path: Path) -> tuple[int, int]:
-    st = path.stat()
-    if not path.is_file():
-        raise IsADirectoryError(21, "not a regular file")
-    return st.st_size, st.st_mtime_ns
 
 
 @functools.lru_cache(maxsize=16)

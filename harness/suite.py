@@ -229,7 +229,7 @@ def _expand(path: Path, raw: Any) -> Suite:
 
     runs: list[RunSpec] = []
     param_counts: dict[str, int] = {}
-    built: dict[str, int] = {}
+    built: dict[str, int] = {}  # model configuration → parameter count, each built once
     for i, entry in enumerate(entries):
         where = f"models[{i}]"
         preset_at = f"{where}.preset({entry.get('preset')})"
@@ -241,47 +241,47 @@ def _expand(path: Path, raw: Any) -> Suite:
             raise InputError(
                 f"{where}.model: unknown model '{model}' (registered: {', '.join(registry.models())})"
             )
+        base_layers = [(preset, preset_at), (entry, where)] if preset else [(entry, where)]
         for ref in datasets:
-            table = load_table(ref)
+            n_rows, n_channels = load_table(ref).values.shape
             for horizon in horizons:
-                layers = [(preset, preset_at), (entry, where)] if preset else [(entry, where)]
-                layers = [p for layer, at in layers for p in ((layer, at), horizon_layer(layer, at, horizon))]
-                seq_len = next(
-                    (layer["seq_len"] for layer, _ in reversed(layers) if "seq_len" in layer), None
+                layers = [
+                    p for layer, at in base_layers for p in ((layer, at), horizon_layer(layer, at, horizon))
+                ]
+                seq_len, params, config = merged_settings(model, layers, defaults, where)
+                check_fits(
+                    ref.split, n_rows, seq_len, horizon, f"{where} ({entry['name']}, H={horizon}, {ref.name})"
                 )
-                if seq_len is None:
-                    raise InputError(f"{where}.seq_len: missing (required unless the preset sets it)")
-                params, train = {}, dict(defaults)
-                for layer, at in layers:
-                    params.update(check_params(model, layer.get("params", {}), f"{at}.params"))
-                    train.update(layer.get("train", {}))
-                config = TrainConfig(**train)
-                for key, problem in config.problems():
-                    raise InputError(f"{where}.train.{key}: {problem}")
-                at = f"{where} ({entry['name']}, H={horizon}, {ref.name})"
-                check_fits(ref.split, len(table.values), seq_len, horizon, at)
-                n_params = _param_count(
-                    built, model, params, seq_len, horizon, len(table.columns), f"{where}.params"
-                )
+                n_params = _param_count(built, model, params, seq_len, horizon, n_channels, f"{where}.params")
                 for seed in seeds:
                     spec = RunSpec(
-                        entry["name"],
-                        model,
-                        params,
-                        ref.name,
-                        ref.sha256,
-                        ref.path,
-                        ref.split,
-                        seq_len,
-                        horizon,
-                        seed,
-                        config,
-                        suite["protocol"],
-                        __version__,
-                    )
+                        name=entry["name"], model=model, params=params, dataset=ref.name,
+                        dataset_sha256=ref.sha256, dataset_path=ref.path, split=ref.split, seq_len=seq_len,
+                        pred_len=horizon, seed=seed, train=config, protocol=suite["protocol"],
+                        harness_version=__version__,
+                    )  # fmt: skip
                     runs.append(spec)
                     param_counts[spec.key] = n_params
     return Suite(suite["name"], suite["protocol"], path, runs, param_counts)
+
+
+def merged_settings(
+    model: str, layers: list[tuple[dict, str]], defaults: dict, where: str
+) -> tuple[int, dict, TrainConfig]:
+    """Lookback, hyperparameters and training config of one cell: later layers override earlier ones."""
+    seq_len = next((layer["seq_len"] for layer, _ in reversed(layers) if "seq_len" in layer), None)
+    if seq_len is None:
+        raise InputError(f"{where}.seq_len: missing (required unless the preset sets it)")
+    if seq_len < 1:
+        raise InputError(f"{where}.seq_len: must be at least 1, got {seq_len}")
+    params, train = {}, dict(defaults)
+    for layer, at in layers:
+        params.update(check_params(model, layer.get("params", {}), f"{at}.params"))
+        train.update(layer.get("train", {}))
+    config = TrainConfig(**train)
+    for key, problem in config.problems():
+        raise InputError(f"{where}.train.{key}: {problem}")
+    return seq_len, params, config
 
 
 def _param_count(

@@ -1,3 +1,1 @@
-"""Faithful re-implementations of the published baselines; importing this package registers them."""
-
-from baselines import dlinear  # noqa: F401
+"""Faithful re-implementations of the published baselines, one module per model (registered on import)."""

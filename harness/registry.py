@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import pkgutil
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,9 +52,11 @@ def register_model(key: str, *, time_features: bool = False):
 
 
 def load_builtin() -> None:
-    """Import the packages whose modules register the built-in models."""
-    for package in BUILTIN_PACKAGES:
-        importlib.import_module(package)
+    """Import every module of the model packages, so that a new model is one file with the decorator."""
+    for package_name in BUILTIN_PACKAGES:
+        package = importlib.import_module(package_name)
+        for module in pkgutil.iter_modules(package.__path__, f"{package_name}."):
+            importlib.import_module(module.name)
 
 
 def models() -> dict[str, ModelInfo]:

@@ -21,3 +21,71 @@ class SeriesDecomposition(nn.Module):
         padded = torch.cat([x[:, :1].expand(-1, pad, -1), x, x[:, -1:].expand(-1, pad, -1)], dim=1)
         trend = self.pool(padded.transpose(1, 2)).transpose(1, 2)
         return x - trend, trend
+
+
+class RevIN(nn.Module):
+    """Reversible instance normalisation over time (Kim et al., ICLR 2022), per sample and channel.
+
+    Statistics are detached, as in the official code; `affine` adds a learnable per-channel scale and shift.
+    `normalize` returns the statistics that `denormalize` needs, so the module holds no per-batch state.
+    """
+
+    def __init__(self, n_channels: int, affine: bool = True, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.affine = affine
+        if affine:
+            self.weight = nn.Parameter(torch.ones(n_channels))
+            self.bias = nn.Parameter(torch.zeros(n_channels))
+
+    def normalize(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        mean = x.mean(dim=1, keepdim=True).detach()
+        std = torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + self.eps).detach()
+        x = (x - mean) / std
+        if self.affine:
+            x = x * self.weight + self.bias
+        return x, (mean, std)
+
+    def denormalize(self, y: torch.Tensor, stats: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        mean, std = stats
+        if self.affine:
+            y = (y - self.bias) / (self.weight + self.eps**2)
+        return y * std + mean
+
+
+class MultiHeadAttention(nn.Module):
+    """Scaled dot-product attention with biased q/k/v/output projections, the block the official PatchTST,
+    iTransformer and Crossformer code share. With `prev_scores` (PatchTST's residual attention) the previous
+    layer's pre-softmax scores are added to this layer's; the scores are returned for the next layer."""
+
+    def __init__(self, d_model: int, n_heads: int, attn_dropout: float = 0.0):
+        super().__init__()
+        if d_model % n_heads:
+            raise ValueError(f"d_model {d_model} is not divisible by n_heads {n_heads}")
+        self.n_heads = n_heads
+        self.q = nn.Linear(d_model, d_model)
+        self.k = nn.Linear(d_model, d_model)
+        self.v = nn.Linear(d_model, d_model)
+        self.out = nn.Linear(d_model, d_model)
+        self.attn_dropout = nn.Dropout(attn_dropout)
+
+    def forward(
+        self,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        prev_scores: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        batch, n_q, d_model = query.shape
+        head = d_model // self.n_heads
+
+        def split(t: torch.Tensor) -> torch.Tensor:  # [B, N, d] → [B, heads, N, head]
+            return t.view(batch, -1, self.n_heads, head).transpose(1, 2)
+
+        q, k, v = split(self.q(query)), split(self.k(key)), split(self.v(value))
+        scores = q @ k.transpose(-2, -1) * head**-0.5
+        if prev_scores is not None:
+            scores = scores + prev_scores
+        weights = self.attn_dropout(torch.softmax(scores, dim=-1))
+        out = (weights @ v).transpose(1, 2).reshape(batch, n_q, d_model)
+        return self.out(out), scores

@@ -3,10 +3,11 @@
 import dataclasses
 
 import torch
-from conftest import tiny_suite_dict, write_suite
 
 from harness.runner import run_one
 from harness.suite import load_suite
+
+from conftest import tiny_suite_dict, write_suite
 
 CPU = torch.device("cpu")
 

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import torch
-from conftest import TINY_MODEL, tiny_suite_dict, write_suite
 from torch import nn
 
 from harness.execute import execute
@@ -18,6 +17,8 @@ from harness.registry import register_model
 from harness.runner import RunResult
 from harness.store import RunStore
 from harness.suite import load_suite
+
+from conftest import TINY_MODEL, tiny_suite_dict, write_suite
 
 ROOT = Path(__file__).resolve().parent.parent
 CPU = torch.device("cpu")

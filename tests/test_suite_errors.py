@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from conftest import TINY_MODEL, tiny_suite_dict, write_suite
 
 ROOT = Path(__file__).resolve().parent.parent

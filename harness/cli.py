@@ -21,7 +21,7 @@ from harness.errors import InputError
 from harness.execute import execute
 from harness.protocol import window_counts
 from harness.store import COLUMNS, RunStore
-from harness.suite import Suite, load_suite
+from harness.suite import Suite, load_suite, preset_settings, presets
 from harness.train import DefaultStrategy, strategy_for
 
 LEADING_COLUMNS = (
@@ -210,20 +210,23 @@ def cmd_describe(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    table = []
+    """Registered models, what they read, and their size at the official ETTh1 recipe (H = 96)."""
+    table, hparams = [], []
     for key, info in registry.models().items():
-        hparams = ", ".join(f"{n}={p.default!r}" for n, p in info.hparams().items())
         strategy = "default" if strategy_for(key) is DefaultStrategy else strategy_for(key).__name__
-        table.append(
-            [key, info.cls.__name__, "yes" if info.time_features else "no", strategy, hparams, info.summary]
-        )
-    print(
-        tabulate(
-            table,
-            ["key", "class", "time features", "training", "hyperparameters (defaults)", "summary"],
-            tablefmt="github",
-        )
-    )
+        preset, seq_len, n_params = f"{key}-etth1", "", ""
+        if preset in presets():
+            _, seq_len, params, _ = preset_settings(preset, 96)
+            n_params = f"{registry.count_params(registry.build(key, seq_len, 96, 7, **params)):,}"
+        else:
+            preset = "–"
+        inputs = "x, time features" if info.time_features else "x"
+        table.append([key, inputs, strategy, preset, seq_len, n_params, info.summary])
+        hparams.append(f"  {key}: " + ", ".join(f"{n}={p.default!r}" for n, p in info.hparams().items()))
+    headers = ["key", "inputs", "training", "ETTh1 preset", "L", "params (ETTh1, H=96)", "summary"]
+    print(tabulate(table, headers, tablefmt="github"))
+    print("\nhyperparameters (constructor defaults; presets set the official values):")
+    print("\n".join(hparams))
     return 0
 
 

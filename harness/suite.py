@@ -140,6 +140,14 @@ def load_preset(name: str, where: str, key_path: str) -> dict:
     return check_layer(read_yaml(path, "preset"), PRESET_KEYS, key_path, ("model",))
 
 
+def preset_settings(name: str, horizon: int) -> tuple[str, int, dict, TrainConfig]:
+    """Model key, lookback, hyperparameters and training config a preset gives at one horizon."""
+    at = f"preset({name})"
+    preset = load_preset(name, at, at)
+    layers = [(preset, at), horizon_layer(preset, at, horizon)]
+    return (preset["model"], *merged_settings(preset["model"], layers, {}, at))
+
+
 def horizon_layer(layer: dict, at: str, horizon: int) -> tuple[dict, str]:
     return layer["by_horizon"].get(horizon, {}), f"{at}.by_horizon.{horizon}"
 

@@ -54,7 +54,11 @@ def test_run_exits_1_when_a_run_failed(tiny_suite, cli, tmp_path):
 
 def test_models_and_datasets(cli):
     code, out, _ = cli("models")
-    assert code == 0 and "dlinear" in out and "kernel_size=25" in out
+    assert code == 0 and "kernel_size=25" in out
+    rows = {line.split("|")[1].strip(): line for line in out.splitlines() if line.startswith("| ")}
+    for key, params in (("dlinear", "64,704"), ("patchtst", "81,728"), ("itransformer", "841,568")):
+        assert f"{key}-etth1" in rows[key] and params in rows[key]  # size at the official ETTh1 recipe
+    assert "time features" in rows["itransformer"] and "time features" not in rows["patchtst"]
     code, out, _ = cli("datasets")
     assert code == 0
     for name in ("ETTh1", "ETTh2", "ETTm1", "ETTm2"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 LR_RULES = ("type1", "type3", "constant", "cosine", "TST", "halve")
@@ -31,6 +31,7 @@ class TrainConfig:
     bf16: bool = False  # bf16 autocast for the training forward pass
     drop_last: bool = True  # training batches only; evaluation always scores every window
     eval_batch_size: int = 1024
+    options: dict = field(default_factory=dict)  # settings of a model's own strategy (its OPTIONS)
 
     def problems(self) -> list[tuple[str, str]]:
         """(key, message) for each value outside its allowed range."""

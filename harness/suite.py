@@ -22,6 +22,7 @@ from harness.datasets import BUNDLED, DatasetRef, load_table, resolve
 from harness.errors import InputError
 from harness.protocol import check_fits
 from harness.spec import RunSpec, TrainConfig
+from harness.train import strategy_for
 
 PRESET_DIR = ROOT / "suites" / "presets"
 TOP_KEYS = {
@@ -91,7 +92,7 @@ def check_mapping(mapping: Any, schema: dict[str, Any], where: str, required: tu
     prefix = f"{where}." if where else ""
     for key in mapping:
         if key not in schema:
-            raise InputError(f"{prefix}{key}: unknown key (expected one of: {', '.join(schema)})")
+            raise InputError(f"{prefix}{key}: unknown key (expected one of: {', '.join(schema) or 'none'})")
     for key in required:
         if key not in mapping:
             raise InputError(f"{prefix}{key}: missing (required)")
@@ -282,10 +283,18 @@ def merged_settings(
         raise InputError(f"{where}.seq_len: missing (required unless the preset sets it)")
     if seq_len < 1:
         raise InputError(f"{where}.seq_len: must be at least 1, got {seq_len}")
-    params, train = {}, dict(defaults)
-    for layer, at in layers:
+    allowed = strategy_for(model).OPTIONS
+    params, train, options = {}, {}, {}
+    for layer, at in [({"train": defaults}, ""), *layers]:
         params.update(check_params(model, layer.get("params", {}), f"{at}.params"))
-        train.update(layer.get("train", {}))
+        layer_train = dict(layer.get("train", {}))
+        options_at = f"{at}.train.options" if at else "train.options"
+        options.update(check_mapping(layer_train.pop("options", {}), allowed, options_at))
+        train.update(layer_train)
+    train["options"] = options
+    missing = sorted(set(allowed) - set(options))
+    if missing:
+        raise InputError(f"{where}.train.options.{missing[0]}: missing (required by {model}'s training)")
     config = TrainConfig(**train)
     for key, problem in config.problems():
         raise InputError(f"{where}.train.{key}: {problem}")

@@ -26,7 +26,13 @@ class NonFiniteLoss(RuntimeError):
 
 
 class Strategy:
-    """One epoch of parameter updates. The shared loop validates, stops early and restores the best."""
+    """One epoch of parameter updates. The shared loop validates, stops early and restores the best.
+
+    `OPTIONS` names the strategy's own settings and their types; a suite sets them under
+    `train: {options: {...}}` and is validated against them.
+    """
+
+    OPTIONS: dict[str, type] = {}
 
     def __init__(self, model: nn.Module, cfg: TrainConfig, splits: Splits, generator: torch.Generator):
         self.model, self.cfg, self.splits, self.generator = model, cfg, splits, generator

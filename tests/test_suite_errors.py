@@ -45,6 +45,10 @@ CASES = {
     "wrong train type": (dict(train={"lr": "fast"}), "train.lr: expected float, got 'fast'"),
     "bool is not an int": (dict(train={"epochs": True}), "train.epochs: expected int, got True"),
     "unknown train key": (dict(train={"learning_rate": 0.1}), "train.learning_rate: unknown key"),
+    "option the strategy does not take": (
+        dict(models=model(train={"options": {"controller_lr": 0.1}})),
+        "models[0].train.options.controller_lr: unknown key (expected one of: none)",
+    ),
     "bad lr rule": (dict(train={"lradj": "type9"}), "train.lradj: expected one of type1"),
     "bad by_horizon": (
         dict(models=model(by_horizon={24: {"params": {"kernel_size": "x"}}})),

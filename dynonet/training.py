@@ -1,0 +1,107 @@
+"""DynoNet's bi-level training, as its authors' `utils/trainer.py` runs it, one batch at a time:
+
+1. worker step on a shuffled training batch (train mode): MSE weighted by the controller's lr_scale and
+   loss_weight, plus an explicit L2 on each WorkerNet scaled by wd_scale; backward; each WorkerNet's gradient
+   clipped to its grad_clip (1.0); a worker is skipped with probability freeze_prob (0); AdamW step on the
+   worker parameters only;
+2. controller step on the next batch of a cycling, unshuffled iterator (still train mode): plain MSE; AdamW
+   step on the controller only. The gradients it leaves on the workers are cleared by the next worker step.
+
+Both learning rates stay constant (the original's cosine scheduler is attached to an optimiser it never
+steps). Where the controller's batches come from is the model's `variant`: `published` reads the validation
+split, as the original does; `clean` reads the last 10% of the training windows, which the worker step then
+never sees, so validation only selects and test only scores; `no_controller` has no controller step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+
+from harness.protocol import Splits
+from harness.spec import TrainConfig
+from harness.train import Strategy, register_strategy
+from harness.windows import WindowSet
+
+CLEAN_HOLDOUT = 0.1  # share of the training windows the `clean` controller learns on
+
+
+def cycle(windows: WindowSet, starts: torch.Tensor, batch_size: int) -> Iterator[tuple]:
+    """Chronological batches over `starts`, restarting at the end (the original's cycling val iterator)."""
+    while True:
+        for i in range(0, len(starts), batch_size):
+            yield windows.batch(starts[i : i + batch_size])
+
+
+@register_strategy("dynonet")
+class BiLevel(Strategy):
+    """Worker step then controller step per batch; `train.options` holds the controller's AdamW settings."""
+
+    OPTIONS = {"controller_lr": float, "controller_weight_decay": float}
+
+    def __init__(self, model, cfg: TrainConfig, splits: Splits, generator: torch.Generator):
+        super().__init__(model, cfg, splits, generator)
+        self.worker_opt = torch.optim.AdamW(
+            model.worker_parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
+        )
+        self.controller_opt = torch.optim.AdamW(
+            model.controller_parameters(),
+            lr=cfg.options["controller_lr"],
+            weight_decay=cfg.options["controller_weight_decay"],
+        )
+        train = splits.train
+        all_starts = torch.arange(len(train), device=train.device)
+        self.worker_starts = all_starts
+        if model.variant == "clean":
+            n_worker = len(train) - max(1, int(CLEAN_HOLDOUT * len(train)))
+            self.worker_starts, self.controller_starts = all_starts[:n_worker], all_starts[n_worker:]
+            self.controller_windows = train
+        elif model.variant == "published":
+            self.controller_windows = splits.val
+            self.controller_starts = torch.arange(len(splits.val), device=splits.val.device)
+
+    def current_lr(self) -> float:
+        return self.worker_opt.param_groups[0]["lr"]
+
+    def controller_batches(self) -> Iterator[tuple] | None:
+        if self.model.variant == "no_controller":
+            return None
+        return cycle(self.controller_windows, self.controller_starts, self.cfg.batch_size)
+
+    def train_epoch(self, epoch: int) -> torch.Tensor:
+        model, cfg, train = self.model, self.cfg, self.splits.train
+        model.train()
+        order = self.worker_starts[torch.randperm(len(self.worker_starts), generator=self.generator)]
+        controller = self.controller_batches()  # restarts each epoch, as the original's iterator does
+        total = torch.zeros((), device=train.device)
+        n_batches = 0
+        for x, _, y in train.batches(cfg.batch_size, order, cfg.drop_last):
+            total += self.worker_step(x, y).detach()
+            n_batches += 1
+            if controller is not None:
+                x_controller, _, y_controller = next(controller)
+                self.controller_step(x_controller, y_controller)
+        return total / n_batches
+
+    def worker_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        model = self.model
+        self.worker_opt.zero_grad(set_to_none=True)
+        prediction, signals = model.forward_with_signals(x)
+        loss = model.worker_loss(prediction, y, signals, self.cfg.weight_decay)
+        loss.backward()
+        clip = signals["grad_clip"].mean(dim=0).tolist()
+        frozen = torch.bernoulli(signals["freeze_prob"].mean(dim=0).detach()).bool().tolist()
+        for worker, max_norm, freeze in zip(model.workers, clip, frozen, strict=True):
+            torch.nn.utils.clip_grad_norm_(worker.parameters(), max_norm)
+            if freeze:
+                for param in worker.parameters():
+                    param.grad = None
+        self.worker_opt.step()
+        return loss
+
+    def controller_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        self.controller_opt.zero_grad(set_to_none=True)
+        F.mse_loss(self.model(x), y).backward()
+        self.controller_opt.step()

@@ -13,6 +13,7 @@ import statistics
 import sys
 from pathlib import Path
 
+import pandas as pd
 from tabulate import tabulate
 
 from harness import registry
@@ -20,6 +21,7 @@ from harness.datasets import BUNDLED, data_dir, load_table, resolve
 from harness.errors import InputError
 from harness.execute import execute
 from harness.protocol import window_counts
+from harness.runner import resolve_device
 from harness.store import COLUMNS, RunStore
 from harness.suite import Suite, load_suite, preset_settings, presets
 from harness.train import DefaultStrategy, strategy_for
@@ -58,6 +60,20 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--retry-failed", action="store_true", help="train runs stored as failed again")
     describe = with_store(sub.add_parser("describe", help="the plan: every run, its parameters and status"))
     describe.add_argument("--format", choices=("table", "json"), default="table")
+    report = with_store(
+        sub.add_parser("report", help="leaderboard, efficiency and reproduction tables, figures")
+    )
+    report.add_argument("--out", help="folder (default: results/<suite name>/)")
+    report.add_argument("--ci", choices=("t", "bootstrap"), default="t", help="confidence interval method")
+    check = with_store(
+        sub.add_parser("check", help="CI gate: run what is pending, compare cells with a reference")
+    )
+    check.add_argument("--reference", required=True, help="CSV of per-cell mean, std, n")
+    check.add_argument("--tolerance", type=float, default=0.05, help="allowed relative MSE increase (0.05)")
+    check.add_argument("--std-tolerance", type=float, default=3.0, help="or this many reference stds (3)")
+    check.add_argument("--update-reference", action="store_true", help="write the current cells as reference")
+    check.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    check.add_argument("--jobs", type=int, default=1)
     sub.add_parser("models", help="registered models")
     sub.add_parser("datasets", help="bundled datasets")
     export = with_store(sub.add_parser("export", help="a suite's stored runs as CSV, one row per run"))
@@ -90,9 +106,8 @@ def open_store(suite: Suite, path: str | None, create: bool = True) -> RunStore 
         raise InputError(f"--store {store_path}: cannot open the run store ({e})") from None
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from harness.runner import resolve_device
-
+def run_pending(args: argparse.Namespace, retry_failed: bool = False):
+    """Load the suite and train what its store lacks (shared by `run` and `check`)."""
     if args.jobs < 1:
         raise InputError(f"--jobs: must be at least 1, got {args.jobs}")
     suite = load_suite(args.suite)
@@ -103,7 +118,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"store {store.path}",
         file=sys.stderr,
     )
-    outcome = execute(suite.runs, store, device, args.jobs, args.retry_failed, suite.name)
+    return suite, store, execute(suite.runs, store, device, args.jobs, retry_failed, suite.name)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    suite, store, outcome = run_pending(args, args.retry_failed)
     by_key = {row["key"]: row for row in store.rows(spec.key for spec in suite.runs)}
     print(summary_table(suite, by_key))
     statuses = [by_key[spec.key]["status"] if spec.key in by_key else "pending" for spec in suite.runs]
@@ -209,6 +228,51 @@ def cmd_describe(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from report.build import write_report
+
+    suite = load_suite(args.suite)
+    store = open_store(suite, args.store, create=False)
+    if store is None:
+        raise InputError(
+            f"{args.suite}: no run store yet for suite {suite.name} (run it first, or give --store)"
+        )
+    out_dir = Path(args.out) if args.out else Path("results") / suite.name
+    board, written = write_report(suite, store, out_dir, args.ci)
+    print(board)
+    print(f"{len(written)} files written to {out_dir}", file=sys.stderr)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from report.analysis import aggregate
+    from report.check import reference_from, regressions
+    from report.runs import runs_table
+
+    suite, store, _ = run_pending(args)
+    cells = aggregate(runs_table(suite, store)[0])
+    if args.update_reference:
+        unfinished = cells[cells["n"] < cells["seeds"]]
+        if not unfinished.empty:
+            print(f"reference not written: {', '.join(unfinished['name'])} did not finish every seed")
+            return 1
+        reference_from(cells).to_csv(args.reference, index=False)
+        print(f"reference with {len(cells)} cells written to {args.reference}")
+        return 0
+    try:
+        reference = pd.read_csv(args.reference)
+        bad = regressions(cells, reference, args.tolerance, args.std_tolerance)
+    except (OSError, ValueError, pd.errors.ParserError) as e:
+        raise InputError(f"--reference {args.reference}: {e}") from None
+    if bad.empty:
+        print(f"check passed: {len(reference)} cells within tolerance (relative {args.tolerance}, "
+              f"{args.std_tolerance} std) of {args.reference}")  # fmt: skip
+        return 0
+    print(f"check FAILED: {len(bad)} of {len(reference)} cells regressed, failed or are missing")
+    print(tabulate(bad, headers="keys", tablefmt="github", showindex=False, floatfmt=".4f"))
+    return 1
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     """Registered models, what they read, and their size at the official ETTh1 recipe (H = 96)."""
     table, hparams = [], []
@@ -297,6 +361,8 @@ def write_csv(out, records: list[dict]) -> None:
 COMMANDS = {
     "run": cmd_run,
     "describe": cmd_describe,
+    "report": cmd_report,
+    "check": cmd_check,
     "models": cmd_models,
     "datasets": cmd_datasets,
     "export": cmd_export,

@@ -17,9 +17,11 @@ LATENCY_BATCH = 32
 LATENCY_REPEATS = 20
 
 
-@torch.no_grad()
 def flops_per_sample(model: nn.Module, windows: WindowSet) -> int:
-    """Forward FLOPs (a multiply-add counts 2) for one window, by torch.utils.flop_counter."""
+    """Forward FLOPs (a multiply-add counts 2) for one window, by torch.utils.flop_counter.
+
+    Not under no_grad: the counter's module tracker hooks the autograd graph of module inputs, and fails
+    on a parameter passed straight into a submodule (Crossformer's routers) when no graph is built."""
     model.eval()
     x, x_mark, _ = windows.batch(torch.zeros(1, dtype=torch.long, device=windows.device))
     counter = FlopCounterMode(display=False)

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 import numpy as np
 import torch
 
-from harness import __version__, profile, registry
+from harness import __version__, introspect, profile, registry
 from harness.datasets import DatasetRef, load_table
 from harness.errors import InputError
 from harness.evaluate import evaluate
@@ -113,6 +113,8 @@ def _train_and_score(spec: RunSpec, device: torch.device, result: RunResult) -> 
     result.latency_ms = profile.latency_ms(model, splits.test)
     result.peak_mem_mb, result.memory_kind = profile.peak_memory_mb(device)
     result.details.update(
+        forecasts=introspect.forecasts(model, splits.test),
+        signals=introspect.controller_signals(model, splits.test),
         channels=list(table.columns),
         test_mse_per_channel=test.mse_per_channel,
         test_mae_per_channel=test.mae_per_channel,

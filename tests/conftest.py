@@ -9,6 +9,8 @@ import yaml
 
 from harness.cli import main
 
+ROOT = Path(__file__).resolve().parent.parent
+
 # DLinear on ETTh1 at L = 96, H = 24, one epoch of large batches: a real run that takes about a second.
 TINY_MODEL = {
     "name": "DLinear",

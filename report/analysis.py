@@ -1,0 +1,111 @@
+"""Statistics over runs, as pure functions of a runs table (one row per run, the store's flat columns).
+
+A cell is (protocol, dataset, horizon, model name): its seeds are the sample. Means come with a 95%
+confidence interval (Student t on the seed values, or a percentile bootstrap); one seed gives no interval,
+not a zero-width one. Failed runs are counted, never averaged.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+GROUP = ["protocol", "dataset", "pred_len"]  # the models compared in one leaderboard column
+CELL = [*GROUP, "name"]
+METRICS = ("mse", "mae")
+COSTS = ("params", "flops", "latency_ms", "peak_mem_mb", "train_seconds")
+CONFIDENCE = 0.95
+
+
+def t_half_width(values: np.ndarray) -> float:
+    """Half-width of the Student t interval of the mean; NaN below two values."""
+    n = len(values)
+    if n < 2:
+        return math.nan
+    return float(stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * np.std(values, ddof=1) / math.sqrt(n))
+
+
+def bootstrap(values: np.ndarray, n_resamples: int = 10_000, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean; (NaN, NaN) below two values."""
+    if len(values) < 2:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    means = rng.choice(values, size=(n_resamples, len(values)), replace=True).mean(axis=1)
+    alpha = (1 - CONFIDENCE) / 2
+    return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
+
+
+def half_width(values: np.ndarray, method: str) -> float:
+    if method == "bootstrap":
+        low, high = bootstrap(values)
+        return (high - low) / 2
+    return t_half_width(values)
+
+
+def aggregate(runs: pd.DataFrame, method: str = "t") -> pd.DataFrame:
+    """One row per cell: seeds planned/ok/failed, mean, std and CI half-width of test MSE/MAE, the cell's
+    lookback and model key, and the mean cost figures of its finished runs."""
+    if method not in ("t", "bootstrap"):
+        raise ValueError(f"unknown interval method {method!r} (t or bootstrap)")
+    rows = []
+    for cell, group in runs.groupby(CELL, sort=False):
+        ok = group[group["status"] == "ok"]
+        row = dict(zip(CELL, cell, strict=True))
+        row.update(
+            model=group["model"].iloc[0],
+            seq_len=int(group["seq_len"].iloc[0]),
+            seeds=len(group),
+            n=len(ok),
+            n_failed=int((group["status"] == "failed").sum()),
+        )
+        for metric in METRICS:
+            values = ok[f"test_{metric}"].to_numpy(dtype=float)
+            row[f"{metric}_mean"] = float(values.mean()) if len(values) else math.nan
+            row[f"{metric}_std"] = float(values.std(ddof=1)) if len(values) > 1 else math.nan
+            row[f"{metric}_ci"] = half_width(values, method)
+        for cost in COSTS:
+            row[cost] = float(ok[cost].astype(float).mean()) if len(ok) else math.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def pairwise_comparison(runs: pd.DataFrame, a: str, b: str, metric: str = "test_mse") -> pd.DataFrame:
+    """Per cell where both models finished: mean(a) − mean(b), its 95% CI (Welch–Satterthwaite) and
+    Welch's t-test p-value. Negative differences favour `a`."""
+    rows = []
+    for key, group in runs[runs["status"] == "ok"].groupby(GROUP, sort=False):
+        x = group.loc[group["name"] == a, metric].to_numpy(dtype=float)
+        y = group.loc[group["name"] == b, metric].to_numpy(dtype=float)
+        if len(x) == 0 or len(y) == 0:
+            continue
+        diff = float(x.mean() - y.mean())
+        if len(x) > 1 and len(y) > 1:
+            va, vb = x.var(ddof=1) / len(x), y.var(ddof=1) / len(y)
+            se = math.sqrt(va + vb)
+            dof = (va + vb) ** 2 / (va**2 / (len(x) - 1) + vb**2 / (len(y) - 1)) if se > 0 else math.inf
+            ci = float(stats.t.ppf(0.5 + CONFIDENCE / 2, dof) * se)
+            p = float(stats.ttest_ind(x, y, equal_var=False).pvalue)
+        else:
+            ci, p = math.nan, math.nan
+        rows.append(dict(zip(GROUP, key, strict=True), a=a, b=b, diff=diff, ci=ci, p=p))
+    return pd.DataFrame(rows)
+
+
+def ranks(cells: pd.DataFrame, metric: str = "mse") -> pd.DataFrame:
+    """Rank of each finished cell within its (protocol, dataset, horizon) by mean, and whether its CI
+    overlaps the best's (a tie with the best: the seeds cannot tell them apart)."""
+    out = cells.copy()
+    mean, ci = out[f"{metric}_mean"], out[f"{metric}_ci"].fillna(0.0)
+    groups = [out[c] for c in GROUP]
+    out["rank"] = mean.groupby(groups).rank(method="min")
+    best_upper = (mean + ci).where(out["rank"] == 1).groupby(groups).transform("min")
+    out["tied_with_best"] = mean.notna() & (mean - ci <= best_upper)
+    return out
+
+
+def average_ranks(ranked: pd.DataFrame) -> pd.Series:
+    """Mean rank of each model name across the horizons (and datasets) it finished."""
+    return ranked.groupby(["protocol", "name"], sort=False)["rank"].mean()

@@ -1,0 +1,103 @@
+"""`report`: a suite's runs → leaderboard.md, efficiency.md, reproduction.md and figures in one folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from harness.datasets import DatasetRef, load_table
+from harness.protocol import prepare
+from harness.store import RunStore
+from harness.suite import Suite
+from report import plots
+from report.analysis import aggregate
+from report.leaderboard import efficiency, leaderboard, reproduction
+from report.runs import runs_table
+
+PUBLISHED = Path(__file__).with_name("published.csv")
+PARETO_AXES = {"params": "trainable parameters", "train_seconds": "train seconds", "latency_ms": "latency ms"}
+FORECAST_TAIL = 96  # lookback steps drawn before the forecast
+
+
+def write_report(suite: Suite, store: RunStore, out_dir: Path, method: str = "t") -> tuple[str, list[Path]]:
+    """Write the tables and figures; return the leaderboard text and every file written."""
+    runs, details = runs_table(suite, store)
+    cells = aggregate(runs, method)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    board = "\n".join(leaderboard(cells, dataset) for dataset in cells["dataset"].unique())
+    published = pd.read_csv(PUBLISHED)
+    texts = {
+        "leaderboard.md": f"# {suite.name}: leaderboard\n\n{board}",
+        "efficiency.md": f"# {suite.name}: efficiency\n\n{efficiency(cells)}",
+        "reproduction.md": f"# {suite.name}: published numbers\n\n{reproduction(cells, published)}",
+    }
+    written = []
+    for name, text in texts.items():
+        (out_dir / name).write_text(text)
+        written.append(out_dir / name)
+    figures = out_dir / "figures"
+    for (dataset, horizon), group in cells.groupby(["dataset", "pred_len"], sort=False):
+        points = group.rename(columns={"model": "model_key", "name": "model"})
+        for axis, label in PARETO_AXES.items():
+            base = figures / f"pareto-{dataset}-H{horizon}-{axis}"
+            title = f"{dataset}, H={horizon}, protocol {suite.protocol}"
+            written += plots.plot_pareto(points, axis, base, title, label)
+        written += forecast_figure(suite, runs, details, dataset, horizon, figures)
+    written += gate_figures(runs, details, figures)
+    return board, written
+
+
+def first_ok_runs(runs: pd.DataFrame, details: dict, dataset: str, horizon: int) -> dict[str, dict]:
+    """Per model name, the stored details of its first finished seed in this (dataset, horizon)."""
+    ok = runs[(runs["dataset"] == dataset) & (runs["pred_len"] == horizon) & (runs["status"] == "ok")]
+    return {name: details[group.iloc[0]["key"]] for name, group in ok.groupby("name", sort=False)}
+
+
+def forecast_figure(suite: Suite, runs, details, dataset: str, horizon: int, figures: Path) -> list[Path]:
+    """All channels of the last stored test window: lookback tail, truth, and each model's forecast.
+
+    Test window i targets the same rows for every lookback, so forecasts of models with different L align;
+    the truth and the tail are rebuilt from the dataset with the train-rows scaler.
+    """
+    chosen = first_ok_runs(runs, details, dataset, horizon)
+    chosen = {name: d for name, d in chosen.items() if "forecasts" in d}
+    if not chosen:  # runs stored before forecasts were kept
+        return []
+    spec = next(s for s in suite.runs if s.dataset == dataset)
+    table = load_table(DatasetRef(spec.dataset, spec.dataset_path, spec.dataset_sha256, spec.split))
+    test = prepare(table, spec.split, FORECAST_TAIL, horizon, torch.device("cpu"), False).test
+    window = chosen[next(iter(chosen))]["forecasts"]["windows"][-1]
+    x, _, y = test.batch(torch.tensor([window]))
+    predictions = {
+        name: np.asarray(d["forecasts"]["predictions"][d["forecasts"]["windows"].index(window)])
+        for name, d in chosen.items()
+        if window in d["forecasts"]["windows"]
+    }
+    title = f"{dataset}, H={horizon}, test window {window} (normalised), first seed of each model"
+    base = figures / f"forecast-{dataset}-H{horizon}"
+    return plots.plot_forecast(list(table.columns), x[0].numpy(), y[0].numpy(), predictions, base, title)
+
+
+def gate_figures(runs: pd.DataFrame, details: dict, figures: Path) -> list[Path]:
+    """DynoNet's gate matrix for one test window and across the test period, per finished cell."""
+    written = []
+    for (name, dataset, horizon), group in runs[runs["status"] == "ok"].groupby(
+        ["name", "dataset", "pred_len"], sort=False
+    ):
+        signals = details[group.iloc[0]["key"]].get("signals")
+        if not signals or "gate" not in signals:
+            continue
+        gates = np.asarray(signals["gate"])  # [K, C, hidden]
+        channels = details[group.iloc[0]["key"]]["channels"]
+        slug = f"{name}-{dataset}-H{horizon}".replace("/", "_")
+        title = f"{name}, {dataset}, H={horizon}"
+        written += plots.plot_gate_heatmap(
+            gates[0], channels, figures / f"gates-{slug}", f"{title}, window 0"
+        )
+        written += plots.plot_gate_over_time(
+            gates, signals["windows"], channels, figures / f"gates-over-time-{slug}", title
+        )
+    return written

@@ -1,0 +1,128 @@
+"""Markdown tables from aggregated cells: the leaderboard, the efficiency table and the reproduction table.
+
+A table holds one protocol only and says which; metrics are on the normalised scale, as mean ± 95% CI
+half-width over seeds. A failed cell reads `failed (k/n)` and is never filled with an average.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+from tabulate import tabulate
+
+from report.analysis import ranks
+
+
+def one_protocol(cells: pd.DataFrame) -> str:
+    protocols = sorted(cells["protocol"].unique())
+    if len(protocols) != 1:
+        raise ValueError(f"a table never mixes protocols; these cells have {', '.join(protocols)}")
+    return protocols[0]
+
+
+def fmt(mean: float, ci: float) -> str:
+    return f"{mean:.3f}" if math.isnan(ci) else f"{mean:.3f} ± {ci:.3f}"
+
+
+def cell_text(row: pd.Series, metric: str, place: int | None) -> str:
+    if row["n"] == 0:
+        return f"failed ({row['n_failed']}/{row['seeds']})" if row["n_failed"] else "pending"
+    text = fmt(row[f"{metric}_mean"], row[f"{metric}_ci"])
+    if row["n"] < row["seeds"]:
+        text += f" (n={row['n']}/{row['seeds']})"
+    return {1: f"**{text}**", 2: f"<u>{text}</u>"}.get(place, text)
+
+
+def leaderboard(cells: pd.DataFrame, dataset: str) -> str:
+    """Rows = models, columns = horizons (MSE and MAE), an average over horizons, and parameters."""
+    cells = cells[cells["dataset"] == dataset]
+    protocol = one_protocol(cells)
+    horizons = sorted(cells["pred_len"].unique())
+    names = list(dict.fromkeys(cells["name"]))
+    placed = {metric: ranks(cells, metric) for metric in ("mse", "mae")}
+    table = []
+    for name in names:
+        row = [name]
+        for horizon in horizons:
+            for metric in ("mse", "mae"):
+                match = placed[metric][
+                    (placed[metric]["name"] == name) & (placed[metric]["pred_len"] == horizon)
+                ]
+                if match.empty:
+                    row.append("–")
+                    continue
+                r = match.iloc[0]
+                row.append(cell_text(r, metric, int(r["rank"]) if r["n"] else None))
+        mine = cells[cells["name"] == name]
+        complete = len(mine) == len(horizons) and (mine["n"] > 0).all()
+        row += (
+            [f"{mine['mse_mean'].mean():.3f}", f"{mine['mae_mean'].mean():.3f}"] if complete else ["–", "–"]
+        )
+        first = mine.sort_values("pred_len").iloc[0]
+        row.append(f"{int(first['params']):,}" if not math.isnan(first["params"]) else "–")
+        table.append(row)
+    headers = ["model"] + [f"{h} {m}" for h in horizons for m in ("MSE", "MAE")] + ["avg MSE", "avg MAE"]
+    headers.append(f"params (H={horizons[0]})")
+    lookbacks = ", ".join(f"{n} L={int(cells[cells['name'] == n]['seq_len'].iloc[0])}" for n in names)
+    return (
+        f"### {dataset}, protocol `{protocol}`\n\n"
+        "Test MSE / MAE on the normalised scale, mean ± 95% CI half-width over seeds; **best**, "
+        f"<u>second</u>; (n=k/m) where fewer seeds finished than planned. Lookbacks: {lookbacks}.\n\n"
+        + tabulate(table, headers, tablefmt="github", disable_numparse=True)
+        + "\n"
+    )
+
+
+def efficiency(cells: pd.DataFrame) -> str:
+    """Cost figures per cell, measured the same way for every model (means over finished seeds)."""
+    protocol = one_protocol(cells)
+    table = [
+        [
+            r["name"], r["dataset"], r["pred_len"], int(r["seq_len"]),
+            *(("–",) * 5 if r["n"] == 0 else (
+                f"{int(r['params']):,}", f"{r['flops'] / 1e6:,.1f}", f"{r['latency_ms']:.2f}",
+                f"{r['peak_mem_mb']:,.0f}", f"{r['train_seconds']:,.1f}",
+            )),
+        ]
+        for _, r in cells.iterrows()
+    ]  # fmt: skip
+    headers = ["model", "dataset", "H", "L", "params", "MFLOPs/sample", "latency ms (batch 32)", "peak MB",
+               "train s"]  # fmt: skip
+    return (
+        f"### Efficiency, protocol `{protocol}`\n\n"
+        + tabulate(table, headers, tablefmt="github", disable_numparse=True)
+        + "\n"
+    )
+
+
+def reproduction(cells: pd.DataFrame, published: pd.DataFrame) -> str:
+    """Published value (with its source and lookback) against ours, the difference, and whether the
+    published value lies inside our 95% interval. Published numbers stay reference data."""
+    protocol = one_protocol(cells)
+    merged = cells.merge(published, on=["model", "dataset", "pred_len"], suffixes=("", "_published"))
+    table = []
+    for _, r in merged.iterrows():
+        ours = (
+            "failed"
+            if r["n"] == 0
+            else fmt(r["mse_mean"], r["mse_ci"]) + " / " + fmt(r["mae_mean"], r["mae_ci"])
+        )
+        if r["n"] == 0:
+            diff = inside = "–"
+        else:
+            diff = f"{r['mse_mean'] - r['mse']:+.3f} / {r['mae_mean'] - r['mae']:+.3f}"
+            inside = "n/a (1 seed)" if math.isnan(r["mse_ci"]) else (
+                "yes" if abs(r["mse_mean"] - r["mse"]) <= r["mse_ci"] else "no"
+            )  # fmt: skip
+        lookback = f"{int(r['seq_len'])}" + ("" if r["seq_len"] == r["seq_len_published"] else
+                                             f" (published {int(r['seq_len_published'])})")  # fmt: skip
+        table.append([r["name"], r["dataset"], r["pred_len"], lookback, f"{r['mse']:.3f} / {r['mae']:.3f}",
+                      r["source"], ours, diff, inside])  # fmt: skip
+    headers = ["model", "dataset", "H", "L", "published MSE / MAE", "source", "ours (mean ± CI)",
+               "ours − published", "published MSE inside our CI"]  # fmt: skip
+    return (
+        f"### Reproduction, protocol `{protocol}`\n\n"
+        + tabulate(table, headers, tablefmt="github", disable_numparse=True)
+        + "\n"
+    )

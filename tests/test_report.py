@@ -1,0 +1,140 @@
+"""The results side: statistics equal hand computations, tables show failures and never mix protocols,
+and the regression gate fails when it should."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from report.analysis import aggregate, bootstrap, pairwise_comparison, ranks
+from report.check import reference_from, regressions
+from report.leaderboard import leaderboard, reproduction
+
+from conftest import tiny_suite_dict, write_suite
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def run(name, seed, mse, status="ok", protocol="official", pred_len=96, model="m", seq_len=96):
+    ok = status == "ok"
+    return {
+        "protocol": protocol, "dataset": "ETTh1", "pred_len": pred_len, "name": name, "model": model,
+        "seq_len": seq_len, "seed": seed, "status": status, "key": f"{name}-{seed}-{pred_len}-{protocol}",
+        "test_mse": mse if ok else None, "test_mae": mse / 2 if ok else None, "params": 100, "flops": 1e6,
+        "latency_ms": 1.0, "peak_mem_mb": 10.0, "train_seconds": 2.0,
+    }  # fmt: skip
+
+
+def runs(*rows):
+    return pd.DataFrame(rows)
+
+
+def test_mean_std_and_t_interval_equal_scipy():
+    values = [0.40, 0.42, 0.41, 0.45, 0.39]
+    cells = aggregate(runs(*(run("A", i, v) for i, v in enumerate(values))))
+    row = cells.iloc[0]
+    low, high = stats.t.interval(0.95, len(values) - 1, loc=np.mean(values), scale=stats.sem(values))
+    assert row["mse_mean"] == pytest.approx(np.mean(values))
+    assert row["mse_std"] == pytest.approx(np.std(values, ddof=1))
+    assert row["mse_ci"] == pytest.approx((high - low) / 2)
+    assert (row["seeds"], row["n"], row["n_failed"]) == (5, 5, 0)
+
+
+def test_a_single_seed_gives_no_interval():
+    row = aggregate(runs(run("A", 1, 0.4))).iloc[0]
+    assert row["mse_mean"] == 0.4 and math.isnan(row["mse_ci"]) and math.isnan(row["mse_std"])
+
+
+def test_bootstrap_interval_covers_the_mean_and_is_reproducible():
+    values = np.array([0.40, 0.42, 0.41, 0.45, 0.39])
+    low, high = bootstrap(values)
+    assert low < values.mean() < high and (low, high) == bootstrap(values)
+    assert aggregate(runs(*(run("A", i, v) for i, v in enumerate(values))), "bootstrap").iloc[0]["mse_ci"] > 0
+
+
+def test_failed_runs_are_counted_not_averaged_and_show_as_failed():
+    table = runs(run("A", 1, 0.4), run("A", 2, 0.5), run("A", 3, 0, "failed"), run("B", 1, 0, "failed"),
+                 run("B", 2, 0, "failed"))  # fmt: skip
+    cells = aggregate(table)
+    a = cells[cells["name"] == "A"].iloc[0]
+    assert a["mse_mean"] == pytest.approx(0.45) and (a["n"], a["n_failed"], a["seeds"]) == (2, 1, 3)
+    text = leaderboard(cells, "ETTh1")
+    assert "failed (2/2)" in text  # B: never filled with an average
+    assert "(n=2/3)" in text  # A: fewer seeds than planned
+
+
+def test_best_is_bold_second_underlined_and_ties_with_the_best_are_marked():
+    table = runs(*(run("A", i, v) for i, v in enumerate([0.40, 0.41])),
+                 *(run("B", i, v) for i, v in enumerate([0.405, 0.415])),
+                 *(run("C", i, v) for i, v in enumerate([0.60, 0.61])))  # fmt: skip
+    cells = aggregate(table)
+    text = leaderboard(cells, "ETTh1")
+    assert "**0.405 ± " in text and "<u>0.410 ± " in text
+    ranked = ranks(cells).set_index("name")
+    assert (
+        ranked.loc["A", "rank"] == 1
+        and ranked.loc["B", "tied_with_best"]
+        and not ranked.loc["C", "tied_with_best"]
+    )
+
+
+def test_a_table_never_mixes_protocols():
+    cells = aggregate(runs(run("A", 1, 0.4), run("A", 1, 0.4, protocol="lookback-512")))
+    with pytest.raises(ValueError, match="never mixes protocols"):
+        leaderboard(cells, "ETTh1")
+
+
+def test_pairwise_comparison_is_welchs_t_test():
+    a, b = [0.40, 0.42, 0.41], [0.45, 0.44, 0.47, 0.46]
+    table = runs(*(run("A", i, v) for i, v in enumerate(a)), *(run("B", i, v) for i, v in enumerate(b)))
+    row = pairwise_comparison(table, "A", "B").iloc[0]
+    assert row["diff"] == pytest.approx(np.mean(a) - np.mean(b))
+    assert row["p"] == pytest.approx(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    assert 0 < row["ci"] < abs(row["diff"])
+
+
+def test_reproduction_says_whether_the_published_value_is_inside_our_interval():
+    cells = aggregate(
+        runs(*(run("A", i, v, model="dlinear", seq_len=336) for i, v in enumerate([0.37, 0.38])))
+    )
+    published = pd.DataFrame([{"model": "dlinear", "dataset": "ETTh1", "pred_len": 96, "seq_len": 96,
+                               "mse": 0.375, "mae": 0.399, "source": "paper"}])  # fmt: skip
+    text = reproduction(cells, published)
+    assert "| yes " in text and "paper" in text and "336 (published 96)" in text
+
+
+def test_regression_gate_passes_against_itself_and_fails_when_stricter_or_missing():
+    cells = aggregate(runs(run("A", 1, 0.40), run("A", 2, 0.42), run("B", 1, 0.5), run("B", 2, 0.5)))
+    reference = reference_from(cells)
+    assert regressions(cells, reference, 0.05, 3.0).empty
+    stricter = reference.assign(mse_mean=reference["mse_mean"] * 0.8, mse_std=0.001)
+    assert len(regressions(cells, stricter, 0.05, 3.0)) == 2
+    missing = pd.concat([reference, reference.iloc[:1].assign(name="C")])
+    bad = regressions(cells, missing, 0.05, 3.0)
+    assert list(bad["why"]) == ["missing"]
+    failed = aggregate(runs(run("A", 1, 0, "failed"), run("B", 1, 0.5), run("B", 2, 0.5)))
+    assert list(regressions(failed, reference, 0.05, 3.0)["why"]) == ["failed (1/1)"]
+
+
+def test_check_and_report_commands_on_a_real_tiny_suite(tmp_path, cli):
+    suite = write_suite(tmp_path / "s.yaml", tiny_suite_dict(seeds=[1, 2]))
+    store, reference = tmp_path / "runs.sqlite", tmp_path / "reference.csv"
+    code, out, _ = cli("check", suite, "--store", store, "--reference", reference, "--update-reference")
+    assert code == 0 and reference.exists()
+    assert cli("check", suite, "--store", store, "--reference", reference)[0] == 0
+    frame = pd.read_csv(reference)
+    frame.assign(mse_mean=frame["mse_mean"] * 0.5).to_csv(reference, index=False)
+    code, out, _ = cli("check", suite, "--store", store, "--reference", reference)
+    assert code == 1 and "regressed" in out and "DLinear" in out
+    code, _, err = cli("check", suite, "--store", store, "--reference", tmp_path / "absent.csv")
+    assert code == 2
+
+    code, out, _ = cli("report", suite, "--store", store, "--out", tmp_path / "report")
+    assert code == 0 and "DLinear" in out
+    for name in ("leaderboard.md", "efficiency.md", "reproduction.md"):
+        assert (tmp_path / "report" / name).read_text().startswith("# tiny")
+    figures = sorted((tmp_path / "report" / "figures").glob("*.png"))
+    assert {f.stem.split("-")[0] for f in figures} == {"pareto", "forecast"}
+    assert all(f.read_bytes()[:8] == PNG for f in figures)

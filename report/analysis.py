@@ -104,8 +104,3 @@ def ranks(cells: pd.DataFrame, metric: str = "mse") -> pd.DataFrame:
     best_upper = (mean + ci).where(out["rank"] == 1).groupby(groups).transform("min")
     out["tied_with_best"] = mean.notna() & (mean - ci <= best_upper)
     return out
-
-
-def average_ranks(ranked: pd.DataFrame) -> pd.Series:
-    """Mean rank of each model name across the horizons (and datasets) it finished."""
-    return ranked.groupby(["protocol", "name"], sort=False)["rank"].mean()

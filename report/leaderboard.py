@@ -25,13 +25,16 @@ def fmt(mean: float, ci: float) -> str:
     return f"{mean:.3f}" if math.isnan(ci) else f"{mean:.3f} ± {ci:.3f}"
 
 
-def cell_text(row: pd.Series, metric: str, place: int | None) -> str:
+def cell_text(row: pd.Series, metric: str) -> str:
+    """Mean ± CI; bold if best, underlined if second, ≈ if its interval overlaps the best's."""
     if row["n"] == 0:
         return f"failed ({row['n_failed']}/{row['seeds']})" if row["n_failed"] else "pending"
     text = fmt(row[f"{metric}_mean"], row[f"{metric}_ci"])
     if row["n"] < row["seeds"]:
         text += f" (n={row['n']}/{row['seeds']})"
-    return {1: f"**{text}**", 2: f"<u>{text}</u>"}.get(place, text)
+    if row["rank"] > 1 and row["tied_with_best"]:
+        text += " ≈"
+    return {1: f"**{text}**", 2: f"<u>{text}</u>"}.get(int(row["rank"]), text)
 
 
 def leaderboard(cells: pd.DataFrame, dataset: str) -> str:
@@ -53,22 +56,26 @@ def leaderboard(cells: pd.DataFrame, dataset: str) -> str:
                     row.append("–")
                     continue
                 r = match.iloc[0]
-                row.append(cell_text(r, metric, int(r["rank"]) if r["n"] else None))
+                row.append(cell_text(r, metric))
         mine = cells[cells["name"] == name]
         complete = len(mine) == len(horizons) and (mine["n"] > 0).all()
         row += (
             [f"{mine['mse_mean'].mean():.3f}", f"{mine['mae_mean'].mean():.3f}"] if complete else ["–", "–"]
         )
+        mse_ranks = placed["mse"].loc[placed["mse"]["name"] == name, "rank"].dropna()
+        row.append(f"{mse_ranks.mean():.1f}" if len(mse_ranks) else "–")
         first = mine.sort_values("pred_len").iloc[0]
         row.append(f"{int(first['params']):,}" if not math.isnan(first["params"]) else "–")
         table.append(row)
-    headers = ["model"] + [f"{h} {m}" for h in horizons for m in ("MSE", "MAE")] + ["avg MSE", "avg MAE"]
+    headers = ["model"] + [f"{h} {m}" for h in horizons for m in ("MSE", "MAE")]
+    headers += ["avg MSE", "avg MAE", "avg rank (MSE)"]
     headers.append(f"params (H={horizons[0]})")
     lookbacks = ", ".join(f"{n} L={int(cells[cells['name'] == n]['seq_len'].iloc[0])}" for n in names)
     return (
         f"### {dataset}, protocol `{protocol}`\n\n"
         "Test MSE / MAE on the normalised scale, mean ± 95% CI half-width over seeds; **best**, "
-        f"<u>second</u>; (n=k/m) where fewer seeds finished than planned. Lookbacks: {lookbacks}.\n\n"
+        "<u>second</u>; ≈ tied with the best (the 95% intervals overlap); (n=k/m) where fewer seeds "
+        f"finished than planned; avg rank over the horizons a model finished. Lookbacks: {lookbacks}.\n\n"
         + tabulate(table, headers, tablefmt="github", disable_numparse=True)
         + "\n"
     )

@@ -71,7 +71,8 @@ def test_best_is_bold_second_underlined_and_ties_with_the_best_are_marked():
                  *(run("C", i, v) for i, v in enumerate([0.60, 0.61])))  # fmt: skip
     cells = aggregate(table)
     text = leaderboard(cells, "ETTh1")
-    assert "**0.405 ± " in text and "<u>0.410 ± " in text
+    assert "**0.405 ± " in text and "<u>0.410 ± " in text and " ≈</u>" in text  # B ties with A
+    assert "| 0.605 ± 0.064 " in text and "0.605 ± 0.064 ≈" not in text  # C: neither bold nor tied
     ranked = ranks(cells).set_index("name")
     assert (
         ranked.loc["A", "rank"] == 1
@@ -128,6 +129,10 @@ def test_check_and_report_commands_on_a_real_tiny_suite(tmp_path, cli):
     frame.assign(mse_mean=frame["mse_mean"] * 0.5).to_csv(reference, index=False)
     code, out, _ = cli("check", suite, "--store", store, "--reference", reference)
     assert code == 1 and "regressed" in out and "DLinear" in out
+    with_missing = pd.concat([frame, frame.assign(name="NotInTheSuite")])
+    with_missing.to_csv(reference, index=False)
+    code, out, _ = cli("check", suite, "--store", store, "--reference", reference)
+    assert code == 1 and "NotInTheSuite" in out and "missing" in out
     code, _, err = cli("check", suite, "--store", store, "--reference", tmp_path / "absent.csv")
     assert code == 2
 

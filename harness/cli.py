@@ -54,9 +54,14 @@ def parser() -> argparse.ArgumentParser:
         cmd.add_argument("--store", help="run store (default: results/<suite name>/runs.sqlite)")
         return cmd
 
-    run = with_store(sub.add_parser("run", help="train every pending run of a suite (resumable)"))
-    run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    run.add_argument("--jobs", type=int, default=1, help="runs at once, in worker processes (default 1)")
+    def with_execution(cmd: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        cmd.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+        cmd.add_argument("--jobs", type=int, default=1, help="runs at once, in worker processes (default 1)")
+        return cmd
+
+    run = with_execution(
+        with_store(sub.add_parser("run", help="train every pending run of a suite (resumable)"))
+    )
     run.add_argument("--retry-failed", action="store_true", help="train runs stored as failed again")
     describe = with_store(sub.add_parser("describe", help="the plan: every run, its parameters and status"))
     describe.add_argument("--format", choices=("table", "json"), default="table")
@@ -65,15 +70,15 @@ def parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--out", help="folder (default: results/<suite name>/)")
     report.add_argument("--ci", choices=("t", "bootstrap"), default="t", help="confidence interval method")
-    check = with_store(
-        sub.add_parser("check", help="CI gate: run what is pending, compare cells with a reference")
+    check = with_execution(
+        with_store(
+            sub.add_parser("check", help="CI gate: run what is pending, compare cells with a reference")
+        )
     )
     check.add_argument("--reference", required=True, help="CSV of per-cell mean, std, n")
     check.add_argument("--tolerance", type=float, default=0.05, help="allowed relative MSE increase (0.05)")
     check.add_argument("--std-tolerance", type=float, default=3.0, help="or this many reference stds (3)")
     check.add_argument("--update-reference", action="store_true", help="write the current cells as reference")
-    check.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    check.add_argument("--jobs", type=int, default=1)
     sub.add_parser("models", help="registered models")
     sub.add_parser("datasets", help="bundled datasets")
     export = with_store(sub.add_parser("export", help="a suite's stored runs as CSV, one row per run"))

@@ -14,7 +14,7 @@ from harness.store import RunStore
 from harness.suite import Suite
 from report import plots
 from report.analysis import aggregate
-from report.leaderboard import efficiency, leaderboard, reproduction
+from report.leaderboard import comparisons, efficiency, leaderboard, reproduction
 from report.runs import runs_table
 
 PUBLISHED = Path(__file__).with_name("published.csv")
@@ -27,7 +27,10 @@ def write_report(suite: Suite, store: RunStore, out_dir: Path, method: str = "t"
     runs, details = runs_table(suite, store)
     cells = aggregate(runs, method)
     out_dir.mkdir(parents=True, exist_ok=True)
-    board = "\n".join(leaderboard(cells, dataset) for dataset in cells["dataset"].unique())
+    board = "\n".join(
+        leaderboard(cells, dataset) + "\n" + comparisons(runs, cells, dataset)
+        for dataset in cells["dataset"].unique()
+    )
     published = pd.read_csv(PUBLISHED)
     texts = {
         "leaderboard.md": f"# {suite.name}: leaderboard\n\n{board}",

@@ -11,7 +11,7 @@ import math
 import pandas as pd
 from tabulate import tabulate
 
-from report.analysis import ranks
+from report.analysis import pairwise_comparison, ranks
 
 
 def one_protocol(cells: pd.DataFrame) -> str:
@@ -130,6 +130,33 @@ def reproduction(cells: pd.DataFrame, published: pd.DataFrame) -> str:
                "ours − published", "published MSE inside our CI"]  # fmt: skip
     return (
         f"### Reproduction, protocol `{protocol}`\n\n"
+        + tabulate(table, headers, tablefmt="github", disable_numparse=True)
+        + "\n"
+    )
+
+
+def comparisons(runs: pd.DataFrame, cells: pd.DataFrame, dataset: str) -> str:
+    """Each model against the best of its horizon: difference of mean MSE with its 95% CI and Welch's p."""
+    cells = cells[(cells["dataset"] == dataset) & (cells["n"] > 0)]
+    protocol = one_protocol(cells)
+    table = []
+    for horizon, group in cells.groupby("pred_len", sort=True):
+        best = group.loc[group["mse_mean"].idxmin(), "name"]
+        for name in group["name"]:
+            if name == best:
+                continue
+            found = pairwise_comparison(runs[runs["dataset"] == dataset], name, best)
+            row = found[found["pred_len"] == horizon]
+            if row.empty:
+                continue
+            r = row.iloc[0]
+            ci = "–" if math.isnan(r["ci"]) else f"± {r['ci']:.4f}"
+            p = "–" if math.isnan(r["p"]) else f"{r['p']:.3g}"
+            verdict = "–" if math.isnan(r["p"]) else ("yes" if r["p"] < 0.05 else "no")
+            table.append([horizon, name, best, f"{r['diff']:+.4f}", ci, p, verdict])
+    headers = ["H", "model", "best", "Δ MSE (model − best)", "95% CI", "p (Welch)", "significant at 5%"]
+    return (
+        f"### {dataset}: each model against the best, protocol `{protocol}`\n\n"
         + tabulate(table, headers, tablefmt="github", disable_numparse=True)
         + "\n"
     )

@@ -10,7 +10,7 @@ from scipy import stats
 
 from report.analysis import aggregate, bootstrap, pairwise_comparison, ranks
 from report.check import reference_from, regressions
-from report.leaderboard import leaderboard, reproduction
+from report.leaderboard import comparisons, leaderboard, reproduction
 
 from conftest import tiny_suite_dict, write_suite
 
@@ -94,6 +94,14 @@ def test_pairwise_comparison_is_welchs_t_test():
     assert row["diff"] == pytest.approx(np.mean(a) - np.mean(b))
     assert row["p"] == pytest.approx(stats.ttest_ind(a, b, equal_var=False).pvalue)
     assert 0 < row["ci"] < abs(row["diff"])
+
+
+def test_comparisons_against_the_best_report_welchs_p():
+    a, b = [0.40, 0.42, 0.41], [0.45, 0.44, 0.47, 0.46]
+    table = runs(*(run("A", i, v) for i, v in enumerate(a)), *(run("B", i, v) for i, v in enumerate(b)))
+    text = comparisons(table, aggregate(table), "ETTh1")
+    p = stats.ttest_ind(b, a, equal_var=False).pvalue
+    assert f"{np.mean(b) - np.mean(a):+.4f}" in text and f"{p:.3g}" in text and "| yes " in text
 
 
 def test_reproduction_says_whether_the_published_value_is_inside_our_interval():

@@ -110,14 +110,10 @@ def reproduction(cells: pd.DataFrame, published: pd.DataFrame) -> str:
     merged = cells.merge(published, on=["model", "dataset", "pred_len"], suffixes=("", "_published"))
     table = []
     for _, r in merged.iterrows():
-        ours = (
-            "failed"
-            if r["n"] == 0
-            else fmt(r["mse_mean"], r["mse_ci"]) + " / " + fmt(r["mae_mean"], r["mae_ci"])
-        )
         if r["n"] == 0:
-            diff = inside = "–"
+            ours, diff, inside = cell_text(r, "mse"), "–", "–"
         else:
+            ours = fmt(r["mse_mean"], r["mse_ci"]) + " / " + fmt(r["mae_mean"], r["mae_ci"])
             diff = f"{r['mse_mean'] - r['mse']:+.3f} / {r['mae_mean'] - r['mae']:+.3f}"
             inside = "n/a (1 seed)" if math.isnan(r["mse_ci"]) else (
                 "yes" if abs(r["mse_mean"] - r["mse"]) <= r["mse_ci"] else "no"

@@ -12,7 +12,7 @@ from report.analysis import aggregate, bootstrap, pairwise_comparison, ranks
 from report.check import reference_from, regressions
 from report.leaderboard import comparisons, leaderboard, reproduction
 
-from conftest import tiny_suite_dict, write_suite
+from conftest import TINY_MODEL, tiny_suite_dict, write_suite
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -151,3 +151,17 @@ def test_check_and_report_commands_on_a_real_tiny_suite(tmp_path, cli):
     figures = sorted((tmp_path / "report" / "figures").glob("*.png"))
     assert {f.stem.split("-")[0] for f in figures} == {"pareto", "forecast"}
     assert all(f.read_bytes()[:8] == PNG for f in figures)
+
+
+def test_report_of_a_partly_run_suite_shows_pending_cells(tmp_path, cli):
+    store = tmp_path / "runs.sqlite"
+    assert cli("run", write_suite(tmp_path / "a.yaml", tiny_suite_dict()), "--store", store)[0] == 0
+    bigger = tiny_suite_dict(
+        models=[*tiny_suite_dict()["models"], {**TINY_MODEL, "name": "Later", "seq_len": 48}]
+    )
+    code, out, _ = cli(
+        "report", write_suite(tmp_path / "b.yaml", bigger), "--store", store, "--out", tmp_path / "r"
+    )
+    assert code == 0
+    later = next(line for line in out.splitlines() if line.startswith("| Later"))
+    assert "pending" in later

@@ -37,7 +37,10 @@ def stored(store: Path) -> list[tuple]:
     if not store.exists():
         return []
     with sqlite3.connect(store) as db:
-        return db.execute("SELECT key, status, finished_at FROM runs ORDER BY key").fetchall()
+        try:
+            return db.execute("SELECT key, status, finished_at FROM runs ORDER BY key").fetchall()
+        except sqlite3.OperationalError:  # the child has created the file but not yet its table
+            return []
 
 
 def test_a_killed_suite_resumes_and_stores_every_run_exactly_once(tmp_path):

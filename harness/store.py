@@ -62,9 +62,6 @@ class RunStore:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute(SCHEMA)
 
-    def close(self) -> None:
-        self.db.close()
-
     def statuses(self, keys: Iterable[str] | None = None) -> dict[str, str]:
         """key → "ok" | "failed" for the stored runs among `keys` (all when None)."""
         rows = self.db.execute("SELECT key, status FROM runs").fetchall()

@@ -17,6 +17,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from harness import registry
+from harness.cpu import default_jobs
 from harness.datasets import BUNDLED, data_dir, load_table, resolve
 from harness.errors import InputError
 from harness.execute import execute
@@ -56,7 +57,9 @@ def parser() -> argparse.ArgumentParser:
 
     def with_execution(cmd: argparse.ArgumentParser) -> argparse.ArgumentParser:
         cmd.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-        cmd.add_argument("--jobs", type=int, default=1, help="runs at once, in worker processes (default 1)")
+        cmd.add_argument(
+            "--jobs", type=int, help="runs at once in worker processes (default: 1 per CPU core, 1 on GPU)"
+        )
         return cmd
 
     run = with_execution(
@@ -113,17 +116,19 @@ def open_store(suite: Suite, path: str | None, create: bool = True) -> RunStore 
 
 def run_pending(args: argparse.Namespace, retry_failed: bool = False):
     """Load the suite and train what its store lacks (shared by `run` and `check`)."""
-    if args.jobs < 1:
+    if args.jobs is not None and args.jobs < 1:
         raise InputError(f"--jobs: must be at least 1, got {args.jobs}")
     suite = load_suite(args.suite)
     device = resolve_device(args.device)
+    jobs = args.jobs or default_jobs(device)
     store = open_store(suite, args.store)
     print(
-        f"suite {suite.name}: {len(suite.runs)} runs, protocol {suite.protocol}, device {device}, "
+        f"suite {suite.name}: {len(suite.runs)} runs, protocol {suite.protocol}, device {device} "
+        f"({jobs} at once), "
         f"store {store.path}",
         file=sys.stderr,
     )
-    return suite, store, execute(suite.runs, store, device, args.jobs, retry_failed, suite.name)
+    return suite, store, execute(suite.runs, store, device, jobs, retry_failed, suite.name)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

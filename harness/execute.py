@@ -5,7 +5,6 @@ resumes where it stopped; a run finished meanwhile by another process is not tra
 from __future__ import annotations
 
 import multiprocessing
-import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -15,6 +14,7 @@ from datetime import timedelta
 import torch
 from tqdm import tqdm
 
+from harness.cpu import prepare_process
 from harness.runner import RunResult, run_one
 from harness.spec import RunSpec
 from harness.store import RunStore
@@ -51,10 +51,6 @@ def describe_result(result: RunResult) -> str:
 
 
 _worker_store: RunStore | None = None
-
-
-def _init_worker(threads: int) -> None:
-    torch.set_num_threads(threads)
 
 
 def _run_unless_done(spec: RunSpec, device: str, store_path: str, retry_failed: bool) -> RunResult | None:
@@ -99,9 +95,8 @@ def execute(
             for spec in todo:
                 record(_run_unless_done(spec, *args))
         else:
-            threads = max(1, (os.cpu_count() or 1) // jobs)
             with ProcessPoolExecutor(
-                jobs, multiprocessing.get_context("spawn"), _init_worker, (threads,)
+                jobs, multiprocessing.get_context("spawn"), prepare_process, (device,)
             ) as pool:
                 futures = [pool.submit(_run_unless_done, spec, *args) for spec in todo]
                 try:

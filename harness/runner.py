@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from harness import __version__, introspect, profile, registry
+from harness.cpu import prepare_process
 from harness.datasets import DatasetRef, load_table
 from harness.errors import InputError
 from harness.evaluate import evaluate
@@ -91,6 +92,7 @@ def run_one(spec: RunSpec, device: torch.device) -> RunResult:
 
 
 def _train_and_score(spec: RunSpec, device: torch.device, result: RunResult) -> None:
+    prepare_process(device)  # one thread on CPU: the same spec gives the same bits in any process
     info = registry.get(spec.model)
     table = load_table(DatasetRef(spec.dataset, spec.dataset_path, spec.dataset_sha256, spec.split))
     splits = prepare(table, spec.split, spec.seq_len, spec.pred_len, device, info.time_features)

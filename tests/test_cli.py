@@ -47,7 +47,8 @@ def test_run_exits_1_when_a_run_failed(tiny_suite, cli, tmp_path):
     import test_store  # noqa: F401  registers the failing test model
 
     suite = tiny_suite(models=[{"name": "Broken", "model": "test-broken", "seq_len": 96}, dict(TINY_MODEL)])
-    code, out, err = cli("run", suite, "--store", tmp_path / "runs.sqlite")
+    # one process: the failing model is registered by this test module only
+    code, out, err = cli("run", suite, "--store", tmp_path / "runs.sqlite", "--jobs", "1")
     assert code == 1
     assert "FAILED RuntimeError" in err and "1 failed" in err
 

@@ -1,0 +1,294 @@
+"""Benchmark: how fast every official recipe trains on this machine, against the machine's FLOP bound, and
+what a whole suite would cost.
+
+For each preset at each horizon it runs the recipe's own training strategy (DynoNet's bi-level steps
+included) on the first `--batches` batches of the real ETTh1 training windows, after one warm-up pass, and
+extrapolates to a full epoch (median of `--repeats`); the validation pass is timed on the first evaluation
+batch of the validation windows and extrapolated the same way. FLOPs per training step come from
+`torch.utils.flop_counter` over one step (forward and backward of everything the strategy runs; optimiser
+arithmetic is not counted). The FLOP bound is the time those FLOPs take at the sustained rate of a large fp32
+matmul measured in the same run, with the same thread count: "× bound" is the measured epoch over it.
+
+With `--suite`, every run of the suite is priced as epochs × (train epoch + validation pass) + one test pass.
+Epochs are those stored runs really ran where exported results (`results/*/runs.csv`) hold a run of the same
+cell (model, L, H, protocol), else the recipe's maximum. The wall time on the machine's cores is the longest
+of the cores' sums when runs are dealt, longest first, to `--jobs` single-thread workers (measured with the
+other core idle: sharing the memory system costs a few percent more).
+
+Usage: python benchmarks/speed.py [--models dlinear-etth1 ...] [--horizons 96 720] [--suite suites/etth1.yaml]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import heapq
+import math
+import os
+import statistics
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import torch
+from tabulate import tabulate
+from torch.utils.flop_counter import FlopCounterMode
+
+from harness import ROOT, registry
+from harness.datasets import load_table, resolve
+from harness.evaluate import evaluate
+from harness.protocol import Splits, prepare
+from harness.runner import seed_everything
+from harness.spec import RunSpec, TrainConfig
+from harness.suite import Suite, load_suite, preset_settings, presets
+from harness.train import strategy_for
+from harness.windows import WindowSet
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
+    """Sustained fp32 GFLOP/s of an n×n matmul: the bound a training step's FLOPs are compared with."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(3):
+        a @ b
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - start)
+    return 2 * n**3 / statistics.median(times) / 1e9
+
+
+def first_windows(windows: WindowSet, n: int) -> WindowSet:
+    """The first n windows of a split, as a split of their own."""
+    rows = n + windows.seq_len + windows.pred_len - 1
+    marks = None if windows.marks is None else windows.marks[:rows]
+    return WindowSet(windows.values[:rows], marks, windows.seq_len, windows.pred_len)
+
+
+def with_train(splits: Splits, n: int) -> Splits:
+    """The splits with training cut to its first n windows (what a few timed batches need)."""
+    return Splits(first_windows(splits.train, n), splits.val, splits.test, splits.mean, splits.std)
+
+
+@dataclass
+class Speed:
+    label: str  # preset or suite entry
+    horizon: int
+    model: str
+    seq_len: int
+    batches: int  # training batches in a full epoch
+    epoch_s: float
+    val_s: float
+    test_s: float
+    step_gflop: float  # per training step
+    val_gflop: float  # per validation pass
+    epochs_max: int
+
+    @property
+    def epoch_gflop(self) -> float:
+        return self.step_gflop * self.batches
+
+
+def median_seconds(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One training configuration to time: a preset at a horizon, or a suite entry's cell."""
+
+    label: str
+    model: str
+    seq_len: int
+    horizon: int
+    params: dict
+    cfg: TrainConfig
+
+    @classmethod
+    def from_preset(cls, preset: str, horizon: int) -> Recipe:
+        model, seq_len, params, cfg = preset_settings(preset, horizon)
+        return cls(preset, model, seq_len, horizon, params, cfg)
+
+    @classmethod
+    def from_spec(cls, spec: RunSpec) -> Recipe:
+        return cls(spec.name, spec.model, spec.seq_len, spec.pred_len, spec.params, spec.train)
+
+
+def measure(recipe: Recipe, table, split: str, n_batches: int, repeats: int) -> Speed:
+    model_key, seq_len, horizon, params, cfg = (
+        recipe.model,
+        recipe.seq_len,
+        recipe.horizon,
+        recipe.params,
+        recipe.cfg,
+    )
+    info = registry.get(model_key)
+    splits = prepare(table, split, seq_len, horizon, torch.device("cpu"), info.time_features)
+    n_train = len(splits.train)
+    full_batches = n_train // cfg.batch_size if cfg.drop_last else math.ceil(n_train / cfg.batch_size)
+    n_batches = min(n_batches, full_batches)
+    short = Splits(
+        first_windows(splits.train, n_batches * cfg.batch_size), splits.val, splits.test, *[None] * 2
+    )
+    generator = seed_everything(1)
+    model = registry.build(model_key, seq_len, horizon, len(table.columns), **params)
+    strategy = strategy_for(model_key)(model, cfg, short, generator)
+    strategy.train_epoch(1)  # warm-up: allocator, optimiser state, lazy imports
+    per_batch = median_seconds(lambda: strategy.train_epoch(2), repeats) / n_batches
+
+    one_step = with_train(splits, cfg.batch_size)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        strategy_for(model_key)(model, cfg, one_step, generator).train_epoch(2)
+    step_flops = counter.get_total_flops()
+
+    def pass_seconds(windows: WindowSet) -> tuple[float, float]:
+        n = min(len(windows), cfg.eval_batch_size)
+        part = first_windows(windows, n)
+        evaluate(model, part, cfg.eval_batch_size)  # warm-up
+        seconds = median_seconds(lambda: evaluate(model, part, cfg.eval_batch_size), repeats)
+        with FlopCounterMode(display=False) as flops, torch.no_grad():
+            model.eval()
+            x, x_mark, _ = part.batch(torch.arange(n))
+            model(x, x_mark)
+        return seconds * len(windows) / n, flops.get_total_flops() * len(windows) / n / 1e9
+
+    val_s, val_gflop = pass_seconds(splits.val)
+    test_s, _ = pass_seconds(splits.test)
+    return Speed(
+        recipe.label, horizon, model_key, seq_len, full_batches, per_batch * full_batches, val_s, test_s,
+        step_flops / 1e9, val_gflop, cfg.epochs,
+    )  # fmt: skip
+
+
+def speed_table(speeds: list[Speed], peak: float) -> str:
+    rows = []
+    for s in speeds:
+        achieved = s.epoch_gflop / s.epoch_s
+        rows.append(
+            [
+                s.label, s.horizon, s.seq_len, s.batches, f"{s.epoch_s:.1f}", f"{s.val_s:.2f}",
+                f"{s.step_gflop:.2f}", f"{s.epoch_gflop:,.0f}", f"{achieved:.1f}", f"{peak / achieved:.1f}×",
+            ]
+        )  # fmt: skip
+    headers = [
+        "recipe", "H", "L", "batches", "s / train epoch", "s / val pass", "GFLOP / step", "GFLOP / epoch",
+        "GFLOP/s", "× bound",
+    ]  # fmt: skip
+    return tabulate(rows, headers, tablefmt="github", disable_numparse=True)
+
+
+def stored_epochs(results: Path) -> dict[tuple, list[int]]:
+    """Epochs that exported ok runs really ran, per (model, L, H, protocol)."""
+    epochs: dict[tuple, list[int]] = {}
+    for path in sorted(results.glob("*/runs.csv")):
+        with path.open() as f:
+            for row in csv.DictReader(f):
+                if row["status"] == "ok" and row["epochs_run"]:
+                    cell = (row["model"], int(row["seq_len"]), int(row["pred_len"]), row["protocol"])
+                    epochs.setdefault(cell, []).append(int(row["epochs_run"]))
+    return epochs
+
+
+def lpt_wall(seconds: list[float], workers: int) -> float:
+    """Wall time when jobs are dealt, longest first, to whichever worker frees first."""
+    loads = [0.0] * workers
+    for s in sorted(seconds, reverse=True):
+        heapq.heappush(loads, heapq.heappop(loads) + s)
+    return max(loads)
+
+
+def suite_estimate(suite: Suite, speeds: dict[tuple, Speed], peak: float, jobs: int) -> str:
+    known = stored_epochs(ROOT / "results")
+    rows, horizon_cost = [], {}
+    for spec in {spec.key: spec for spec in suite.runs}.values():
+        s = speeds[(spec.name, spec.pred_len)]
+        seen = known.get((spec.model, spec.seq_len, spec.pred_len, suite.protocol))
+        epochs = statistics.median(seen) if seen else spec.train.epochs
+        run_s = epochs * (s.epoch_s + s.val_s) + s.test_s
+        bound_s = (epochs * (s.epoch_gflop + s.val_gflop)) / peak
+        rows.append((spec.name, spec.pred_len, epochs, bool(seen), run_s, bound_s))
+        horizon_cost.setdefault(spec.pred_len, []).append(run_s)
+
+    def wall(subset: list[tuple]) -> tuple[str, str]:
+        run_wall = lpt_wall([r[4] for r in subset], jobs)
+        bound_wall = sum(r[5] for r in subset) / jobs
+        return str(timedelta(seconds=round(run_wall))), f"{run_wall / bound_wall:.1f}×"
+
+    per_model: dict[tuple, list[tuple]] = {}
+    for r in rows:
+        per_model.setdefault((r[0], r[1]), []).append(r)
+    table = [
+        [name, h, f"{rs[0][2]:g}" + ("" if rs[0][3] else " (max)"), len(rs),
+         f"{sum(r[4] for r in rs) / 3600:.2f}", f"{sum(r[5] for r in rs) / 3600:.2f}"]
+        for (name, h), rs in per_model.items()
+    ]  # fmt: skip
+    out = [
+        f"### Suite `{suite.path}`: {len(rows)} runs, priced per run on 1 thread\n",
+        tabulate(
+            table,
+            ["model", "H", "epochs", "runs", "CPU-hours", "CPU-hours at bound"],
+            tablefmt="github",
+            disable_numparse=True,
+        ),
+        f"\nWall time on {jobs} cores ({jobs} runs at once, 1 thread each):\n",
+    ]
+    summary = [["all", len(rows), *wall(rows)]]
+    for h in sorted(horizon_cost):
+        summary.append([f"H = {h}", len(horizon_cost[h]), *wall([r for r in rows if r[1] == h])])
+    out.append(tabulate(summary, ["slice", "runs", "wall", "× bound"], tablefmt="github"))
+    return "\n".join(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", default=presets(), help="presets (default: all)")
+    parser.add_argument("--horizons", nargs="+", type=int, default=[96, 720])
+    parser.add_argument("--batches", type=int, default=3, help="training batches timed per repeat")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as a run uses)")
+    parser.add_argument("--suite", help="time this suite's cells instead of the presets, and price its runs")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="runs at once for --suite")
+    parser.add_argument("--out", default=str(ROOT / "results" / "speed" / "speed.md"))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    ref = resolve("ETTh1", "benchmark")
+    table = load_table(ref)
+    suite = load_suite(args.suite) if args.suite else None
+    if suite is None:
+        recipes = [Recipe.from_preset(p, h) for p in args.models for h in args.horizons]
+    else:  # one per entry and horizon: seeds share a recipe
+        recipes = list({(s.name, s.pred_len): Recipe.from_spec(s) for s in suite.runs}.values())
+    peak = matmul_gflops()
+    speeds: dict[tuple, Speed] = {}
+    for recipe in recipes:
+        s = measure(recipe, table, ref.split, args.batches, args.repeats)
+        speeds[(recipe.label, recipe.horizon)] = s
+        print(f"{recipe.label} H={recipe.horizon}: {s.epoch_s:.1f} s/epoch, {s.val_s:.2f} s/val", flush=True)
+    shown = list(speeds.values())
+    lines = [
+        f"## Training speed on {os.cpu_count()} cores, {args.threads} thread(s), torch {torch.__version__}\n",
+        f"fp32 matmul (2048²): **{peak:.1f} GFLOP/s**, the bound. Epoch and validation times are "
+        f"extrapolated from the first {args.batches} training batches and the first evaluation batch "
+        f"(median of {args.repeats}).\n",
+        speed_table(shown, peak),
+    ]
+    if args.suite:
+        lines += ["", suite_estimate(suite, speeds, peak, args.jobs)]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()

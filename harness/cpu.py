@@ -1,0 +1,50 @@
+"""How a process trains on CPU: one torch thread per run, and a malloc that keeps the memory it frees.
+
+Measured on 2-core machines (`benchmarks/speed.py`, shared/specs/cpu-speed.md): two runs at once with one
+thread each train ~1.8× more per hour than one run with two threads, whose threads wait on each other at
+every parallel region; and the thread count changes the last bits of a result, so fixing it at one makes a
+run's metrics the same whatever `--jobs` is. glibc's malloc returns every block over 32 MB to the kernel on
+free (mmap), so each training step page-faults its large activations afresh (millions of faults per epoch,
+up to 40% of a TSMixer step); keeping freed memory in the heap trains the same bits faster.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import sys
+
+import torch
+
+RUN_THREADS = 1
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_MAX = -1, -2, -4  # glibc mallopt parameters (malloc.h)
+
+
+def keep_freed_memory() -> bool:
+    """Serve every allocation from the heap and never trim it (glibc only; elsewhere a no-op)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return False
+    try:
+        mallopt = ctypes.CDLL(name).mallopt
+    except (OSError, AttributeError):  # musl and other libcs without mallopt
+        return False
+    return all(
+        mallopt(param, value)
+        for param, value in ((_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, 2**30), (_M_TOP_PAD, 64 * 2**20))
+    )
+
+
+def default_jobs(device: torch.device) -> int:
+    """Runs at once when the user does not say: one per core on CPU, one on a GPU."""
+    return (os.cpu_count() or 1) if device.type == "cpu" else 1
+
+
+def prepare_process(device: torch.device) -> None:
+    """Settings of a process about to train on `device` (idempotent)."""
+    if device.type == "cpu":
+        torch.set_num_threads(RUN_THREADS)
+        keep_freed_memory()

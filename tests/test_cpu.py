@@ -1,0 +1,38 @@
+"""CPU execution: one thread per run whatever the process, so `--jobs` never changes a run's bits."""
+
+import torch
+
+from harness import cpu
+from harness.execute import execute
+from harness.runner import run_one
+from harness.store import RunStore
+from harness.suite import load_suite
+
+from conftest import tiny_suite_dict, write_suite
+
+CPU = torch.device("cpu")
+
+
+def test_a_run_on_cpu_trains_on_one_thread(tmp_path):
+    spec = load_suite(write_suite(tmp_path / "s.yaml", tiny_suite_dict())).runs[0]
+    torch.set_num_threads(2)
+    assert run_one(spec, CPU).status == "ok"
+    assert torch.get_num_threads() == cpu.RUN_THREADS == 1
+
+
+def test_worker_processes_give_the_bits_of_a_sequential_run(tmp_path):
+    model = {"name": "iT", "model": "itransformer", "seq_len": 96, "params": {"d_model": 64, "d_ff": 64}}
+    suite = load_suite(write_suite(tmp_path / "s.yaml", tiny_suite_dict(seeds=[1, 2], models=[model])))
+    torch.set_num_threads(2)  # what an unpinned parent would train with
+    metrics = []
+    for jobs in (1, 2):
+        store = RunStore(tmp_path / f"jobs{jobs}.sqlite")
+        assert execute(suite.runs, store, CPU, jobs=jobs).ok == 2
+        metrics.append(sorted((r["seed"], r["test_mse"], r["val_mse"]) for r in store.rows()))
+    assert metrics[0] == metrics[1]
+
+
+def test_malloc_keeps_freed_memory_on_linux_and_jobs_default_to_the_cores():
+    assert cpu.keep_freed_memory() is True  # CI and every machine of this project run glibc
+    assert cpu.default_jobs(CPU) >= 1
+    assert cpu.default_jobs(torch.device("cuda")) == 1

@@ -13,7 +13,7 @@ def rule_after_epoch(cfg: TrainConfig, e: int) -> float:
     lr0 = cfg.lr
     if cfg.lradj == "type1":  # TSLib / LTSF-Linear: halve every epoch from epoch 3 on
         return lr0 * 0.5 ** (e - 1)
-    if cfg.lradj == "type3":  # PatchTST: lr0 while e < 3, then x0.9 per epoch
+    if cfg.lradj in ("type3", "patchtst"):  # PatchTST's utils/tools.py: lr0 while e < 3, then x0.9 per epoch
         return lr0 if e < 3 else lr0 * 0.9 ** (e - 3)
     if cfg.lradj == "cosine":  # TSLib: half-cosine over the epoch budget
         return lr0 / 2 * (1 + math.cos(e / cfg.epochs * math.pi))
@@ -22,6 +22,15 @@ def rule_after_epoch(cfg: TrainConfig, e: int) -> float:
     return lr0  # "constant", and "TST" before its per-batch schedule takes over
 
 
+ONE_CYCLE_DIV = 25  # torch's OneCycleLR default div_factor: its constructor sets the rate to max_lr / 25
+
+
 def epoch_lr(cfg: TrainConfig, epoch: int) -> float:
-    """The learning rate that epoch `epoch` (1-based) runs at."""
-    return cfg.lr if epoch == 1 else rule_after_epoch(cfg, epoch - 1)
+    """The learning rate that epoch `epoch` (1-based) runs at.
+
+    "patchtst" is `type3` as PatchTST's exp/exp_main.py runs it: the OneCycleLR it builds before training
+    (and never steps outside lradj TST) leaves epoch 1 at lr0 / 25; type3 then sets lr0 for epochs 2-4 and
+    x0.9 per epoch after."""
+    if epoch == 1:
+        return cfg.lr / ONE_CYCLE_DIV if cfg.lradj == "patchtst" else cfg.lr
+    return rule_after_epoch(cfg, epoch - 1)

@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-LR_RULES = ("type1", "type3", "constant", "cosine", "TST", "halve")
+LR_RULES = ("type1", "type3", "patchtst", "constant", "cosine", "TST", "halve")
 LOSSES = ("mse", "mae")
 OPTIMIZERS = ("adam", "adamw")
 LABEL_FIELDS = ("name", "dataset_path")  # RunSpec fields that label a run but are not its identity

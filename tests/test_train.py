@@ -32,9 +32,14 @@ def test_type1_runs_epochs_one_and_two_at_lr0_then_halves():
     assert lrs("type1") == [1, 1, 0.5, 0.25, 0.125, 0.0625]
 
 
-def test_type3_follows_patchtst_code():
-    # PatchTST's rule after epoch e: lr0 if e < 3 else lr0 * 0.9 ** (e - 3)
+def test_type3_rule_and_patchtst_first_epoch_as_their_code_runs_it():
+    # utils/tools.py type3, applied after epoch e: lr0 if e < 3 else lr0 * 0.9 ** (e - 3)
     assert lrs("type3") == pytest.approx([1, 1, 1, 1, 0.9, 0.81])
+    # exp_main.py builds OneCycleLR(max_lr=lr0) before epoch 1: that alone sets the rate epoch 1 runs at
+    optimizer = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=1.0, epochs=6, steps_per_epoch=10)
+    assert lrs("patchtst") == pytest.approx([optimizer.param_groups[0]["lr"], 1, 1, 1, 0.9, 0.81])
+    assert lrs("patchtst")[0] == pytest.approx(1 / 25)
 
 
 def test_halve_every_k_and_constant_and_cosine():

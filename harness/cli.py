@@ -23,7 +23,7 @@ from harness.errors import InputError
 from harness.execute import execute
 from harness.protocol import window_counts
 from harness.runner import resolve_device
-from harness.store import COLUMNS, RunStore
+from harness.store import COLUMNS, RunStore, snapshot_path
 from harness.suite import Suite, load_suite, preset_settings, presets
 from harness.train import DefaultStrategy, strategy_for
 
@@ -82,6 +82,9 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--tolerance", type=float, default=0.05, help="allowed relative MSE increase (0.05)")
     check.add_argument("--std-tolerance", type=float, default=3.0, help="or this many reference stds (3)")
     check.add_argument("--update-reference", action="store_true", help="write the current cells as reference")
+    with_store(
+        sub.add_parser("snapshot", help="a consistent copy of the store to commit; run resumes from it")
+    )
     sub.add_parser("models", help="registered models")
     sub.add_parser("datasets", help="bundled datasets")
     export = with_store(sub.add_parser("export", help="a suite's stored runs as CSV, one row per run"))
@@ -106,12 +109,16 @@ def main(argv: list[str] | None = None) -> int:
 
 def open_store(suite: Suite, path: str | None, create: bool = True) -> RunStore | None:
     store_path = Path(path) if path else suite.default_store()
-    if not create and not store_path.exists():
+    if not create and not store_path.exists() and not snapshot_path(store_path).exists():
         return None
     try:
-        return RunStore(store_path)
+        store = RunStore(store_path)
+        taken = store.merge_snapshot()
     except Exception as e:
         raise InputError(f"--store {store_path}: cannot open the run store ({e})") from None
+    if taken:
+        print(f"{taken} runs taken from the committed snapshot {snapshot_path(store_path)}", file=sys.stderr)
+    return store
 
 
 def run_pending(args: argparse.Namespace, retry_failed: bool = False):
@@ -362,6 +369,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    suite = load_suite(args.suite)
+    store = open_store(suite, args.store, create=False)
+    if store is None:
+        where = args.store or suite.default_store()
+        raise InputError(f"{where}: no run store to snapshot (run the suite first)")
+    n = store.snapshot()
+    print(f"{n} runs written to {snapshot_path(store.path)} (commit this file; `run` resumes from it)")
+    return 0
+
+
 def write_csv(out, records: list[dict]) -> None:
     writer = csv.DictWriter(out, EXPORT_COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
@@ -370,6 +388,7 @@ def write_csv(out, records: list[dict]) -> None:
 
 COMMANDS = {
     "run": cmd_run,
+    "snapshot": cmd_snapshot,
     "describe": cmd_describe,
     "report": cmd_report,
     "check": cmd_check,

@@ -53,6 +53,11 @@ CREATE TABLE IF NOT EXISTS runs (
 """
 
 
+def snapshot_path(store: Path) -> Path:
+    """Where a store's committed snapshot lives: results/x/runs.sqlite → results/x/runs.snapshot.db."""
+    return store.with_name(store.stem + ".snapshot.db")
+
+
 class RunStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -61,6 +66,39 @@ class RunStore:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute(SCHEMA)
+
+    def snapshot(self) -> int:
+        """Write a consistent copy of the store to `snapshot_path` (SQLite's backup API: safe while other
+        processes write), the file to commit; return the number of runs in it."""
+        target = snapshot_path(self.path)
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.unlink(missing_ok=True)
+        with sqlite3.connect(tmp) as copy:
+            self.db.backup(copy)
+            n = copy.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+        copy.close()
+        tmp.replace(target)
+        return n
+
+    def merge_snapshot(self) -> int:
+        """Take the runs of the committed snapshot beside this store that the store lacks (or holds only as
+        failed); return how many. A fresh clone resumes a campaign this way without retraining."""
+        source = snapshot_path(self.path)
+        if not source.is_file():
+            return 0
+        columns = ", ".join((*COLUMNS, "spec_json", "details_json"))
+        updates = ", ".join(f"{c} = excluded.{c}" for c in (*COLUMNS[1:], "spec_json", "details_json"))
+        before = self.db.total_changes
+        self.db.execute("ATTACH DATABASE ? AS snapshot", (str(source),))
+        try:
+            self.db.execute(
+                f"INSERT INTO runs ({columns}) SELECT {columns} FROM snapshot.runs WHERE true "
+                f"ON CONFLICT(key) DO UPDATE SET {updates} "
+                f"WHERE runs.status != 'ok' AND excluded.status = 'ok'"
+            )
+        finally:
+            self.db.execute("DETACH DATABASE snapshot")
+        return self.db.total_changes - before
 
     def statuses(self, keys: Iterable[str] | None = None) -> dict[str, str]:
         """key → "ok" | "failed" for the stored runs among `keys` (all when None)."""

@@ -1,6 +1,7 @@
 """The run store and execution: written once, resumable after SIGKILL, failures recorded not retried,
 and two processes on one store neither duplicate nor lose a run."""
 
+import dataclasses
 import os
 import signal
 import sqlite3
@@ -14,7 +15,7 @@ from torch import nn
 
 from harness.execute import execute
 from harness.registry import register_model
-from harness.runner import RunResult
+from harness.runner import RunResult, run_one
 from harness.store import RunStore
 from harness.suite import load_suite
 
@@ -144,3 +145,41 @@ def test_row_round_trips_spec_and_details(tmp_path):
     assert len(row["details"]["test_mse_per_channel"]) == 7
     assert row["details"]["curve"][0]["epoch"] == 1
     assert row["params"] == 2 * (96 * 24 + 24) and row["flops"] > 0 and row["latency_ms"] > 0
+
+
+def test_a_snapshot_carries_finished_runs_to_a_fresh_clone(tiny_suite, cli, tmp_path):
+    suite = tiny_suite(seeds=[1, 2])
+    live = tmp_path / "a" / "runs.sqlite"
+    assert cli("run", suite, "--store", live, "--jobs", "1")[0] == 0
+    code, out, _ = cli("snapshot", suite, "--store", live)
+    assert code == 0 and "2 runs written" in out
+    snapshot = tmp_path / "a" / "runs.snapshot.db"
+    clone = tmp_path / "clone" / "runs.sqlite"  # a fresh clone: the snapshot file, no store
+    clone.parent.mkdir()
+    snapshot.rename(tmp_path / "clone" / "runs.snapshot.db")
+    code, _, err = cli("run", suite, "--store", clone)
+    assert code == 0 and "2 runs taken from the committed snapshot" in err and "0 trained" in err
+    assert sorted(r["test_mse"] for r in RunStore(clone).rows()) == sorted(
+        r["test_mse"] for r in RunStore(live).rows()
+    )
+    code, _, err = cli("run", suite, "--store", clone)  # already merged: nothing taken twice
+    assert code == 0 and "taken from" not in err
+
+
+def test_a_snapshot_never_replaces_an_ok_run_but_replaces_a_failed_one(tmp_path):
+    suite = load_suite(write_suite(tmp_path / "s.yaml", tiny_suite_dict()))
+    spec = suite.runs[0]
+    ok = run_one(spec, torch.device("cpu"))
+    failed = RunResult(spec, "failed", error="RuntimeError: simulated")
+    source = RunStore(tmp_path / "src" / "runs.sqlite")
+    source.put(ok)
+    source.snapshot()
+    target = RunStore(tmp_path / "src" / "other.sqlite")
+    (tmp_path / "src" / "runs.snapshot.db").rename(tmp_path / "src" / "other.snapshot.db")
+    target.put(failed)
+    assert target.merge_snapshot() == 1 and target.statuses() == {spec.key: "ok"}
+    changed = dataclasses.replace(ok, test_mse=123.0)
+    keeper = RunStore(tmp_path / "k" / "runs.sqlite")
+    keeper.put(changed)
+    (tmp_path / "src" / "other.snapshot.db").rename(tmp_path / "k" / "runs.snapshot.db")
+    assert keeper.merge_snapshot() == 0 and keeper.rows()[0]["test_mse"] == 123.0

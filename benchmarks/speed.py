@@ -3,9 +3,9 @@ what a whole suite would cost.
 
 For each preset at each horizon it runs the recipe's own training strategy (DynoNet's bi-level steps
 included) on the first `--batches` batches of the real ETTh1 training windows, after one warm-up pass, and
-extrapolates to a full epoch (median of `--repeats`); the validation pass is timed on the first evaluation
-batch of the validation windows and extrapolated the same way. FLOPs per training step come from
-`torch.utils.flop_counter` over one step (forward and backward of everything the strategy runs; optimiser
+extrapolates to a full epoch (median of `--repeats`); the validation pass is timed once on the first
+evaluation batch of the validation windows and extrapolated the same way (the test pass likewise). FLOPs
+per training step come from `torch.utils.flop_counter` over one step (forward and backward of everything the strategy runs; optimiser
 arithmetic is not counted). The FLOP bound is the time those FLOPs take at the sustained rate of a large fp32
 matmul measured in the same run, with the same thread count: "× bound" is the measured epoch over it.
 
@@ -36,6 +36,7 @@ from tabulate import tabulate
 from torch.utils.flop_counter import FlopCounterMode
 
 from harness import ROOT, registry
+from harness.cpu import prepare_process
 from harness.datasets import load_table, resolve
 from harness.evaluate import evaluate
 from harness.protocol import Splits, prepare
@@ -148,19 +149,20 @@ def measure(recipe: Recipe, table, split: str, n_batches: int, repeats: int) -> 
         strategy_for(model_key)(model, cfg, one_step, generator).train_epoch(2)
     step_flops = counter.get_total_flops()
 
-    def pass_seconds(windows: WindowSet) -> tuple[float, float]:
-        n = min(len(windows), cfg.eval_batch_size)
-        part = first_windows(windows, n)
-        evaluate(model, part, cfg.eval_batch_size)  # warm-up
-        seconds = median_seconds(lambda: evaluate(model, part, cfg.eval_batch_size), repeats)
-        with FlopCounterMode(display=False) as flops, torch.no_grad():
-            model.eval()
-            x, x_mark, _ = part.batch(torch.arange(n))
-            model(x, x_mark)
-        return seconds * len(windows) / n, flops.get_total_flops() * len(windows) / n / 1e9
-
-    val_s, val_gflop = pass_seconds(splits.val)
-    test_s, _ = pass_seconds(splits.test)
+    # Evaluation: one full evaluation batch (or the whole split if smaller) of validation windows, timed once
+    # after a small warm-up; per window the same for the test split. FLOPs counted outside no_grad (the
+    # counter's module tracker needs the graph: harness/profile.py).
+    n_eval = min(len(splits.val), cfg.eval_batch_size)
+    evaluate(model, first_windows(splits.val, min(n_eval, 64)), cfg.eval_batch_size)
+    per_window = median_seconds(
+        lambda: evaluate(model, first_windows(splits.val, n_eval), cfg.eval_batch_size), 1
+    ) / n_eval
+    model.eval()
+    x, x_mark, _ = splits.val.batch(torch.arange(8))
+    with FlopCounterMode(display=False) as flops:
+        model(x, x_mark)
+    val_gflop = flops.get_total_flops() / 8 * len(splits.val) / 1e9
+    val_s, test_s = per_window * len(splits.val), per_window * len(splits.test)
     return Speed(
         recipe.label, horizon, model_key, seq_len, full_batches, per_batch * full_batches, val_s, test_s,
         step_flops / 1e9, val_gflop, cfg.epochs,
@@ -257,6 +259,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="runs at once for --suite")
     parser.add_argument("--out", default=str(ROOT / "results" / "speed" / "speed.md"))
     args = parser.parse_args()
+    prepare_process(torch.device("cpu"))  # what a run on CPU trains with
     torch.set_num_threads(args.threads)
 
     ref = resolve("ETTh1", "benchmark")

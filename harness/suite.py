@@ -283,6 +283,7 @@ def merged_settings(
         raise InputError(f"{where}.seq_len: missing (required unless the preset sets it)")
     if seq_len < 1:
         raise InputError(f"{where}.seq_len: must be at least 1, got {seq_len}")
+    registry.get(model)  # imports the model packages, which register their strategies
     allowed = strategy_for(model).OPTIONS
     params, train, options = {}, {}, {}
     for layer, at in [({"train": defaults}, ""), *layers]:

@@ -5,9 +5,10 @@ For each preset at each horizon it runs the recipe's own training strategy (Dyno
 included) on the first `--batches` batches of the real ETTh1 training windows, after one warm-up pass, and
 extrapolates to a full epoch (median of `--repeats`); the validation pass is timed once on the first
 evaluation batch of the validation windows and extrapolated the same way (the test pass likewise). FLOPs
-per training step come from `torch.utils.flop_counter` over one step (forward and backward of everything the strategy runs; optimiser
-arithmetic is not counted). The FLOP bound is the time those FLOPs take at the sustained rate of a large fp32
-matmul measured in the same run, with the same thread count: "× bound" is the measured epoch over it.
+per training step come from `torch.utils.flop_counter` over one step (forward and backward of everything
+the strategy runs; optimiser arithmetic is not counted). The FLOP bound is the time those FLOPs take at the
+sustained rate of a large fp32 matmul measured in the same run, with the same thread count: "× bound" is the
+measured epoch over it.
 
 With `--suite`, every run of the suite is priced as epochs × (train epoch + validation pass) + one test pass.
 Epochs are those stored runs really ran where exported results (`results/*/runs.csv`) hold a run of the same
@@ -154,9 +155,10 @@ def measure(recipe: Recipe, table, split: str, n_batches: int, repeats: int) -> 
     # counter's module tracker needs the graph: harness/profile.py).
     n_eval = min(len(splits.val), cfg.eval_batch_size)
     evaluate(model, first_windows(splits.val, min(n_eval, 64)), cfg.eval_batch_size)
-    per_window = median_seconds(
-        lambda: evaluate(model, first_windows(splits.val, n_eval), cfg.eval_batch_size), 1
-    ) / n_eval
+    per_window = (
+        median_seconds(lambda: evaluate(model, first_windows(splits.val, n_eval), cfg.eval_batch_size), 1)
+        / n_eval
+    )
     model.eval()
     x, x_mark, _ = splits.val.batch(torch.arange(8))
     with FlopCounterMode(display=False) as flops:

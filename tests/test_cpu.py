@@ -36,3 +36,25 @@ def test_malloc_keeps_freed_memory_on_linux_and_jobs_default_to_the_cores():
     assert cpu.keep_freed_memory() is True  # CI and every machine of this project run glibc
     assert cpu.default_jobs(CPU) >= 1
     assert cpu.default_jobs(torch.device("cuda")) == 1
+
+
+def test_flushing_subnormals_trains_a_long_gru_to_the_same_weights():
+    """DynoNet's controller is a GRU over the whole window: its backward makes subnormal gradients, which
+    `prepare_process` flushes for speed. Weights and loss after real steps must not change."""
+    torch.manual_seed(0)
+    x, y = torch.randn(64, 512, 7), torch.randn(64, 16)
+    results = []
+    for flush in (False, True):
+        torch.set_flush_denormal(flush)
+        torch.manual_seed(1)
+        gru, head = torch.nn.GRU(7, 16, batch_first=True), torch.nn.Linear(16, 16)
+        optimizer = torch.optim.Adam([*gru.parameters(), *head.parameters()], lr=1e-3)
+        for _ in range(3):
+            optimizer.zero_grad()
+            loss = torch.nn.functional.mse_loss(head(gru(x)[0][:, -1]), y)
+            loss.backward()
+            optimizer.step()
+        results.append((loss.item(), [p.detach().clone() for p in [*gru.parameters(), *head.parameters()]]))
+    torch.set_flush_denormal(True)
+    assert results[0][0] == results[1][0]
+    assert all(torch.equal(a, b) for a, b in zip(results[0][1], results[1][1], strict=True))

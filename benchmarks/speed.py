@@ -13,8 +13,8 @@ measured epoch over it.
 With `--suite`, every run of the suite is priced as epochs × (train epoch + validation pass) + one test pass.
 Epochs are those stored runs really ran where exported results (`results/*/runs.csv`) hold a run of the same
 cell (model, L, H, protocol), else the recipe's maximum. The wall time on the machine's cores is the longest
-of the cores' sums when runs are dealt, longest first, to `--jobs` single-thread workers (measured with the
-other core idle: sharing the memory system costs a few percent more).
+of the cores' sums when runs are dealt, longest first, to `--jobs` single-thread workers (assuming runs on
+different cores do not slow each other; sharing the memory system costs some more).
 
 Usage: python benchmarks/speed.py [--models dlinear-etth1 ...] [--horizons 96 720] [--suite suites/etth1.yaml]
 """
@@ -85,7 +85,6 @@ class Speed:
     test_s: float
     step_gflop: float  # per training step
     val_gflop: float  # per validation pass
-    epochs_max: int
 
     @property
     def epoch_gflop(self) -> float:
@@ -123,23 +122,15 @@ class Recipe:
 
 
 def measure(recipe: Recipe, table, split: str, n_batches: int, repeats: int) -> Speed:
-    model_key, seq_len, horizon, params, cfg = (
-        recipe.model,
-        recipe.seq_len,
-        recipe.horizon,
-        recipe.params,
-        recipe.cfg,
-    )
+    model_key, seq_len, horizon, cfg = recipe.model, recipe.seq_len, recipe.horizon, recipe.cfg
     info = registry.get(model_key)
     splits = prepare(table, split, seq_len, horizon, torch.device("cpu"), info.time_features)
     n_train = len(splits.train)
     full_batches = n_train // cfg.batch_size if cfg.drop_last else math.ceil(n_train / cfg.batch_size)
     n_batches = min(n_batches, full_batches)
-    short = Splits(
-        first_windows(splits.train, n_batches * cfg.batch_size), splits.val, splits.test, *[None] * 2
-    )
+    short = with_train(splits, n_batches * cfg.batch_size)
     generator = seed_everything(1)
-    model = registry.build(model_key, seq_len, horizon, len(table.columns), **params)
+    model = registry.build(model_key, seq_len, horizon, len(table.columns), **recipe.params)
     strategy = strategy_for(model_key)(model, cfg, short, generator)
     strategy.train_epoch(1)  # warm-up: allocator, optimiser state, lazy imports
     per_batch = median_seconds(lambda: strategy.train_epoch(2), repeats) / n_batches
@@ -167,7 +158,7 @@ def measure(recipe: Recipe, table, split: str, n_batches: int, repeats: int) -> 
     val_s, test_s = per_window * len(splits.val), per_window * len(splits.test)
     return Speed(
         recipe.label, horizon, model_key, seq_len, full_batches, per_batch * full_batches, val_s, test_s,
-        step_flops / 1e9, val_gflop, cfg.epochs,
+        step_flops / 1e9, val_gflop,
     )  # fmt: skip
 
 

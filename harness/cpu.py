@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import sys
 
@@ -24,6 +25,7 @@ RUN_THREADS = 1
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_MAX = -1, -2, -4  # glibc mallopt parameters (malloc.h)
 
 
+@functools.cache  # once per process: finding libc runs a subprocess
 def keep_freed_memory() -> bool:
     """Serve every allocation from the heap and never trim it (glibc only; elsewhere a no-op)."""
     if not sys.platform.startswith("linux"):

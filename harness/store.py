@@ -43,6 +43,9 @@ COLUMNS = (
     "started_at",
     "finished_at",
 )
+ROW_COLUMNS = (*COLUMNS, "spec_json", "details_json")  # everything a row holds, key first
+# Upsert of a finished run: a new key is inserted; a stored ok row is never replaced.
+UPSERT = "ON CONFLICT(key) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in ROW_COLUMNS[1:])
 SPEC_COLUMNS = ("name", "model", "dataset", "seq_len", "pred_len", "seed", "protocol")
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS runs (
@@ -86,15 +89,13 @@ class RunStore:
         source = snapshot_path(self.path)
         if not source.is_file():
             return 0
-        columns = ", ".join((*COLUMNS, "spec_json", "details_json"))
-        updates = ", ".join(f"{c} = excluded.{c}" for c in (*COLUMNS[1:], "spec_json", "details_json"))
+        columns = ", ".join(ROW_COLUMNS)
         before = self.db.total_changes
         self.db.execute("ATTACH DATABASE ? AS snapshot", (str(source),))
         try:
             self.db.execute(
                 f"INSERT INTO runs ({columns}) SELECT {columns} FROM snapshot.runs WHERE true "
-                f"ON CONFLICT(key) DO UPDATE SET {updates} "
-                f"WHERE runs.status != 'ok' AND excluded.status = 'ok'"
+                f"{UPSERT} WHERE runs.status != 'ok' AND excluded.status = 'ok'"
             )
         finally:
             self.db.execute("DETACH DATABASE snapshot")
@@ -110,12 +111,10 @@ class RunStore:
         """Store a finished run; False when an ok row for the same spec is already there (kept as is)."""
         spec = result.spec
         values = {c: getattr(spec, c) if c in SPEC_COLUMNS else getattr(result, c) for c in COLUMNS[1:]}
-        columns = (*COLUMNS, "spec_json", "details_json")
         row = [spec.key, *values.values(), spec.to_json(), json.dumps(result.details)]
-        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != "key")
         cursor = self.db.execute(
-            f"INSERT INTO runs ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
-            f"ON CONFLICT(key) DO UPDATE SET {updates} WHERE runs.status != 'ok'",
+            f"INSERT INTO runs ({', '.join(ROW_COLUMNS)}) VALUES ({', '.join('?' * len(ROW_COLUMNS))}) "
+            f"{UPSERT} WHERE runs.status != 'ok'",
             row,
         )
         return cursor.rowcount == 1

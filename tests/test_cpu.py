@@ -1,5 +1,7 @@
 """CPU execution: one thread per run whatever the process, so `--jobs` never changes a run's bits."""
 
+import os
+
 import torch
 
 from harness import cpu
@@ -34,7 +36,7 @@ def test_worker_processes_give_the_bits_of_a_sequential_run(tmp_path):
 
 def test_malloc_keeps_freed_memory_on_linux_and_jobs_default_to_the_cores():
     assert cpu.keep_freed_memory() is True  # CI and every machine of this project run glibc
-    assert cpu.default_jobs(CPU) >= 1
+    assert cpu.default_jobs(CPU) == os.cpu_count()
     assert cpu.default_jobs(torch.device("cuda")) == 1
 
 

@@ -7,7 +7,7 @@ from baselines.layers import SeriesDecomposition
 from harness.registry import register_model
 
 
-@register_model("dlinear")
+@register_model("dlinear", revision=1)  # 1: moving average as running sums
 class DLinear(nn.Module):
     """Trend/seasonal decomposition, one Linear(L → H) along time per part, summed; no normalisation.
 

@@ -34,12 +34,12 @@ from pathlib import Path
 
 import torch
 from tabulate import tabulate
-from torch.utils.flop_counter import FlopCounterMode
 
 from harness import ROOT, registry
 from harness.cpu import prepare_process
 from harness.datasets import load_table, resolve
 from harness.evaluate import evaluate
+from harness.profile import FlopCount
 from harness.protocol import Splits, prepare
 from harness.runner import seed_everything
 from harness.spec import RunSpec, TrainConfig
@@ -136,14 +136,12 @@ def measure(recipe: Recipe, table, split: str, n_batches: int, repeats: int) -> 
     per_batch = median_seconds(lambda: strategy.train_epoch(2), repeats) / n_batches
 
     one_step = with_train(splits, cfg.batch_size)
-    counter = FlopCounterMode(display=False)
-    with counter:
+    with FlopCount() as counter:
         strategy_for(model_key)(model, cfg, one_step, generator).train_epoch(2)
-    step_flops = counter.get_total_flops()
+    step_flops = counter.total
 
     # Evaluation: one full evaluation batch (or the whole split if smaller) of validation windows, timed once
-    # after a small warm-up; per window the same for the test split. FLOPs counted outside no_grad (the
-    # counter's module tracker needs the graph: harness/profile.py).
+    # after a small warm-up; per window the same for the test split.
     n_eval = min(len(splits.val), cfg.eval_batch_size)
     evaluate(model, first_windows(splits.val, min(n_eval, 64)), cfg.eval_batch_size)
     per_window = (
@@ -152,9 +150,9 @@ def measure(recipe: Recipe, table, split: str, n_batches: int, repeats: int) -> 
     )
     model.eval()
     x, x_mark, _ = splits.val.batch(torch.arange(8))
-    with FlopCounterMode(display=False) as flops:
+    with torch.no_grad(), FlopCount() as flops:
         model(x, x_mark)
-    val_gflop = flops.get_total_flops() / 8 * len(splits.val) / 1e9
+    val_gflop = flops.total / 8 * len(splits.val) / 1e9
     val_s, test_s = per_window * len(splits.val), per_window * len(splits.test)
     return Speed(
         recipe.label, horizon, model_key, seq_len, full_batches, per_batch * full_batches, val_s, test_s,

@@ -149,7 +149,7 @@ class WorkerNet(nn.Module):
         return self.head(torch.cat([h[:, -1], context], dim=-1)).unsqueeze(-1)
 
 
-@register_model("dynonet")
+@register_model("dynonet", revision=1)  # 1: trend by running sums (baselines.layers)
 class DynoNet(nn.Module):
     """DynoNet: a GRU controller modulating one GRU worker per channel, plus a shared trend map.
 

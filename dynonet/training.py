@@ -20,6 +20,7 @@ from collections.abc import Iterator
 import torch
 import torch.nn.functional as F
 
+from harness.optim import Adam
 from harness.protocol import Splits
 from harness.spec import TrainConfig
 from harness.train import Strategy, register_strategy
@@ -43,13 +44,12 @@ class BiLevel(Strategy):
 
     def __init__(self, model, cfg: TrainConfig, splits: Splits, generator: torch.Generator):
         super().__init__(model, cfg, splits, generator)
-        self.worker_opt = torch.optim.AdamW(
-            model.worker_parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
-        )
-        self.controller_opt = torch.optim.AdamW(
+        self.worker_opt = Adam(model.worker_parameters(), cfg.lr, cfg.weight_decay, decoupled=True)
+        self.controller_opt = Adam(
             model.controller_parameters(),
-            lr=cfg.options["controller_lr"],
-            weight_decay=cfg.options["controller_weight_decay"],
+            cfg.options["controller_lr"],
+            cfg.options["controller_weight_decay"],
+            decoupled=True,
         )
         train = splits.train
         all_starts = torch.arange(len(train), device=train.device)
@@ -63,7 +63,7 @@ class BiLevel(Strategy):
             self.controller_starts = torch.arange(len(splits.val), device=splits.val.device)
 
     def current_lr(self) -> float:
-        return self.worker_opt.param_groups[0]["lr"]
+        return self.worker_opt.lr
 
     def controller_batches(self) -> Iterator[tuple] | None:
         if self.model.variant == "no_controller":
@@ -87,7 +87,7 @@ class BiLevel(Strategy):
 
     def worker_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         model = self.model
-        self.worker_opt.zero_grad(set_to_none=True)
+        self.worker_opt.zero_grad()
         prediction, signals = model.forward_with_signals(x)
         loss = model.worker_loss(prediction, y, signals, self.cfg.weight_decay)
         loss.backward()
@@ -102,6 +102,6 @@ class BiLevel(Strategy):
         return loss
 
     def controller_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        self.controller_opt.zero_grad(set_to_none=True)
+        self.controller_opt.zero_grad()
         F.mse_loss(self.model(x), y).backward()
         self.controller_opt.step()

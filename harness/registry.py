@@ -25,6 +25,7 @@ class ModelInfo:
     key: str
     cls: type[nn.Module]
     time_features: bool  # whether forward reads x_mark
+    revision: int = 0  # bumped when the model's code computes something else, even by float noise
 
     @property
     def summary(self) -> str:
@@ -36,8 +37,13 @@ class ModelInfo:
         return {p.name: p for p in params if p.kind is p.POSITIONAL_OR_KEYWORD or p.kind is p.KEYWORD_ONLY}
 
 
-def register_model(key: str, *, time_features: bool = False):
-    """Class decorator: `@register_model("dlinear")` makes the model buildable by that key."""
+def register_model(key: str, *, time_features: bool = False, revision: int = 0):
+    """Class decorator: `@register_model("dlinear")` makes the model buildable by that key.
+
+    `revision` is part of every run's identity: raising it when a change alters what the model computes
+    (a faster formula equal only to float noise, a fix) makes its stored runs pending again, while the
+    runs of every other model stay valid.
+    """
 
     def decorate(cls: type[nn.Module]) -> type[nn.Module]:
         head = list(inspect.signature(cls).parameters)[:3]
@@ -45,7 +51,7 @@ def register_model(key: str, *, time_features: bool = False):
             raise TypeError(f"{cls.__name__}: constructor must start with (seq_len, pred_len, n_channels)")
         if key in _MODELS and _MODELS[key].cls is not cls:
             raise ValueError(f"model key {key!r} is registered twice")
-        _MODELS[key] = ModelInfo(key, cls, time_features)
+        _MODELS[key] = ModelInfo(key, cls, time_features, revision)
         return cls
 
     return decorate

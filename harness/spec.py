@@ -72,11 +72,14 @@ class RunSpec:
     train: TrainConfig
     protocol: str
     harness_version: str
+    model_revision: int = 0  # the registered model's revision (harness.registry.register_model)
 
     def identity(self) -> dict[str, Any]:
         data = asdict(self)
         for label in LABEL_FIELDS:
             data.pop(label)
+        if not self.model_revision:  # revision 0 leaves the key as it was before revisions existed
+            data.pop("model_revision")
         return data
 
     @property

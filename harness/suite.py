@@ -267,7 +267,7 @@ def _expand(path: Path, raw: Any) -> Suite:
                         name=entry["name"], model=model, params=params, dataset=ref.name,
                         dataset_sha256=ref.sha256, dataset_path=ref.path, split=ref.split, seq_len=seq_len,
                         pred_len=horizon, seed=seed, train=config, protocol=suite["protocol"],
-                        harness_version=__version__,
+                        harness_version=__version__, model_revision=registry.get(model).revision,
                     )  # fmt: skip
                     runs.append(spec)
                     param_counts[spec.key] = n_params

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.evaluate import evaluate
+from harness.optim import Adam, OneCycle
 from harness.protocol import Splits
 from harness.schedule import epoch_lr
 from harness.spec import TrainConfig
@@ -68,8 +69,9 @@ class DefaultStrategy(Strategy):
 
     def __init__(self, model: nn.Module, cfg: TrainConfig, splits: Splits, generator: torch.Generator):
         super().__init__(model, cfg, splits, generator)
-        optimizer_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-        self.optimizer = optimizer_cls(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.optimizer = Adam(
+            model.parameters(), cfg.lr, cfg.weight_decay, decoupled=cfg.optimizer == "adamw"
+        )
         self.loss_fn = F.l1_loss if cfg.loss == "mae" else F.mse_loss
         self.one_cycle = None
         if cfg.lradj == "TST":
@@ -77,22 +79,15 @@ class DefaultStrategy(Strategy):
             steps = max(
                 1, n_train // cfg.batch_size if cfg.drop_last else math.ceil(n_train / cfg.batch_size)
             )
-            self.one_cycle = torch.optim.lr_scheduler.OneCycleLR(
-                self.optimizer,
-                max_lr=cfg.lr,
-                epochs=cfg.epochs,
-                steps_per_epoch=steps,
-                pct_start=cfg.pct_start,
-            )
+            self.one_cycle = OneCycle(self.optimizer, cfg.lr, cfg.epochs * steps, cfg.pct_start)
 
     def current_lr(self) -> float:
-        return self.optimizer.param_groups[0]["lr"]
+        return self.optimizer.lr
 
     def train_epoch(self, epoch: int) -> torch.Tensor:
         cfg, train = self.cfg, self.splits.train
         if self.one_cycle is None:
-            for group in self.optimizer.param_groups:
-                group["lr"] = epoch_lr(cfg, epoch)
+            self.optimizer.lr = epoch_lr(cfg, epoch)
         self.model.train()
         order = torch.randperm(len(train), generator=self.generator)
         total = torch.zeros((), device=train.device)
@@ -101,7 +96,7 @@ class DefaultStrategy(Strategy):
             with torch.autocast(train.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
                 prediction = self.model(x, x_mark)
             loss = self.loss_fn(prediction.float(), y)
-            self.optimizer.zero_grad(set_to_none=True)
+            self.optimizer.zero_grad()
             loss.backward()
             if cfg.grad_clip > 0:
                 nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)

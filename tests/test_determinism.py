@@ -1,9 +1,12 @@
 """Seeds everywhere: the same spec twice on CPU gives identical metrics; another seed gives others."""
 
 import dataclasses
+import hashlib
+import json
 
 import torch
 
+from harness import registry
 from harness.runner import run_one
 from harness.suite import load_suite
 
@@ -35,3 +38,15 @@ def test_spec_identity_is_its_content_not_its_labels(tmp_path):
     assert dataclasses.replace(spec, train=dataclasses.replace(spec.train, lr=0.001)).key != spec.key
     assert dataclasses.replace(spec, protocol="lookback-512").key != spec.key
     assert type(spec).from_json(spec.to_json()) == spec
+
+
+def test_a_model_revision_is_part_of_the_key_and_revision_zero_keeps_the_old_key(tmp_path):
+    spec = load_suite(write_suite(tmp_path / "s.yaml", tiny_suite_dict())).runs[0]
+    assert spec.model_revision == registry.get(spec.model).revision
+    unrevised = dataclasses.replace(spec, model_revision=0)
+    identity = dataclasses.asdict(unrevised)
+    for label in ("name", "dataset_path", "model_revision"):
+        identity.pop(label)
+    canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"))
+    assert unrevised.key == hashlib.sha256(canonical.encode()).hexdigest()  # keys from before revisions
+    assert dataclasses.replace(spec, model_revision=7).key not in (spec.key, unrevised.key)

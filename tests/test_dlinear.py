@@ -34,6 +34,20 @@ def test_trend_is_a_moving_average_with_edges_padded_by_repetition():
     assert trend[0, 20, 0] == pytest.approx(20.0)  # far from the edges: the mean of a linear ramp
 
 
+def test_running_sum_trend_equals_the_official_avg_pool_to_float_rounding():
+    torch.manual_seed(0)
+    x = (3 * torch.randn(32, 336, 7)).requires_grad_()
+    _, trend = SeriesDecomposition(25)(x)
+    reference = torch.nn.AvgPool1d(25, stride=1)(
+        torch.cat([x[:, :1].expand(-1, 12, -1), x, x[:, -1:].expand(-1, 12, -1)], dim=1).transpose(1, 2)
+    ).transpose(1, 2)
+    torch.testing.assert_close(trend, reference, rtol=0, atol=2e-6)
+    weights = torch.randn_like(trend)
+    (grad,) = torch.autograd.grad((trend * weights).sum(), x)
+    (reference_grad,) = torch.autograd.grad((reference * weights).sum(), x)
+    torch.testing.assert_close(grad, reference_grad, rtol=0, atol=2e-6)
+
+
 @pytest.mark.parametrize("individual", [False, True])
 def test_output_shape_and_channel_independence(individual):
     torch.manual_seed(0)

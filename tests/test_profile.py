@@ -1,6 +1,7 @@
 """Every registered model can be profiled the way the runner profiles it (FLOPs, latency)."""
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from harness import profile, registry
 from harness.suite import load_suite
@@ -22,5 +23,8 @@ def test_every_model_in_the_ci_suite_profiles():
         torch.manual_seed(0)
         model = registry.build(key, spec.seq_len, spec.pred_len, 7, **spec.params)
         windows = WindowSet(torch.randn(300, 7), torch.randn(300, 4), spec.seq_len, spec.pred_len)
-        assert profile.flops_per_sample(model, windows) > 0, key
+        flops = profile.flops_per_sample(model, windows)
+        with FlopCounterMode(display=False) as reference:  # torch's own counter, module tracker and all
+            model(*windows.batch(torch.zeros(1, dtype=torch.long))[:2])
+        assert flops == reference.get_total_flops() > 0, key
         assert profile.latency_ms(model, windows) > 0, key

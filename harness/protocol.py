@@ -81,7 +81,8 @@ def prepare(
 ) -> Splits:
     bounds = split_bounds(rule, len(table.values), seq_len)
     mean, std = fit_scaler(table.values, bounds["train"][1])
-    scaled = torch.from_numpy(((table.values - mean) / std).astype(np.float32)).to(device)
+    # row-major: the table comes column-major from pandas, and gathering rows of it is 4-5× slower
+    scaled = torch.from_numpy(np.ascontiguousarray((table.values - mean) / std, dtype=np.float32)).to(device)
     marks = torch.from_numpy(time_features(table.dates)).to(device) if with_time_features else None
 
     def window_set(name: str) -> WindowSet:

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from baselines.layers import MultiHeadAttention
 from harness import registry
 
 from model_checks import assert_channel_independent, assert_shift_equivariant, assert_training_lowers_loss
@@ -60,3 +61,23 @@ def test_normalisation_is_batchnorm():
 
 def test_training_lowers_the_loss():
     assert_training_lowers_loss(small(dropout=0.0), 64, 24, 3, lr=3e-3)
+
+
+def test_attention_scaling_queries_gives_the_bits_of_scaling_scores():
+    torch.manual_seed(0)
+    attention = MultiHeadAttention(16, 4)  # head 4 < 42 patches, scale 1/2: the queries are scaled
+    x = torch.randn(6, 42, 16, requires_grad=True)
+    prev = torch.randn(6, 4, 42, 42)
+    out, scores = attention(x, x, x, prev)
+
+    def split(t):
+        return t.view(6, 42, 4, 4).transpose(1, 2)
+
+    q, k, v = split(attention.q(x)), split(attention.k(x)), split(attention.v(x))
+    ref_scores = q @ k.transpose(-2, -1) * 0.5 + prev  # the official order
+    ref_out = attention.out((torch.softmax(ref_scores, -1) @ v).transpose(1, 2).reshape(6, 42, 16))
+    assert torch.equal(scores, ref_scores) and torch.equal(out, ref_out)
+    grad = torch.randn_like(out)
+    (got,) = torch.autograd.grad(out, x, grad)
+    (expected,) = torch.autograd.grad(ref_out, x, grad)
+    assert torch.equal(got, expected)

@@ -10,6 +10,7 @@ from harness.datasets import load_table, resolve
 from harness.evaluate import evaluate
 from harness.protocol import prepare, split_bounds, window_counts
 from harness.timefeatures import time_features
+from harness.windows import WindowSet
 
 ETTH_TEST_WINDOWS = {96: 2785, 192: 2689, 336: 2545, 720: 2161}
 
@@ -104,3 +105,14 @@ def test_time_features_reach_models_that_ask_for_them(etth1):
     x, x_mark, y = splits.train.batch(torch.tensor([0, 5]))
     assert x.shape == (2, 96, 7) and x_mark.shape == (2, 96, 4) and y.shape == (2, 24, 7)
     assert cpu_splits(etth1, 96, 24).train.batch(torch.tensor([0]))[1] is None
+
+
+def test_a_batch_holds_each_window_rows_in_order():
+    values, marks = torch.randn(60, 3), torch.randn(60, 4)
+    windows = WindowSet(values, marks, seq_len=10, pred_len=5)
+    starts = torch.tensor([7, 0, 45, 7])
+    x, x_mark, y = windows.batch(starts)
+    for i, s in enumerate(starts.tolist()):
+        assert torch.equal(x[i], values[s : s + 10]) and torch.equal(x_mark[i], marks[s : s + 10])
+        assert torch.equal(y[i], values[s + 10 : s + 15])
+    assert WindowSet(values, None, 10, 5).batch(starts)[1] is None

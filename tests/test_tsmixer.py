@@ -3,8 +3,9 @@ Keras' defaults, initialisation, the ETTh1 preset, and that a few steps of train
 
 import pytest
 import torch
+from torch import nn
 
-from baselines.tsmixer import PlaneBatchNorm
+from baselines.tsmixer import ChannelLinear, PlaneBatchNorm
 from harness import registry
 from harness.suite import preset_settings
 
@@ -197,3 +198,21 @@ def test_registered_with_annotated_hyperparameters():
     hparams = info.hparams()
     assert list(hparams) == ["n_block", "ff_dim", "dropout"]
     assert [hparams[k].annotation for k in hparams] == [int, int, float]
+
+
+@pytest.mark.parametrize(("n_in", "n_out"), [(7, 64), (64, 7), (5, 5)])
+def test_channel_linear_equals_nn_linear_output_and_gradients(n_in, n_out):
+    torch.manual_seed(0)
+    ours = ChannelLinear(n_in, n_out)
+    reference = nn.Linear(n_in, n_out)
+    reference.load_state_dict(ours.state_dict())
+    x = torch.randn(8, 96, n_in, requires_grad=True)
+    x_ref = x.detach().clone().requires_grad_()
+    weights = torch.randn(8, 96, n_out)
+    out, out_ref = ours(x), reference(x_ref)
+    assert torch.equal(out, out_ref)  # the same F.linear
+    (out * weights).sum().backward()
+    (out_ref * weights).sum().backward()
+    for got, expected in ((x.grad, x_ref.grad), (ours.weight.grad, reference.weight.grad)):
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(ours.bias.grad, reference.bias.grad, rtol=1e-5, atol=1e-5)

@@ -10,6 +10,14 @@ the strategy runs; optimiser arithmetic is not counted). The FLOP bound is the t
 sustained rate of a large fp32 matmul measured in the same run, with the same thread count: "× bound" is the
 measured epoch over it.
 
+Where a recipe cannot come near that bound, the op floor says why. It is what the step's unavoidable work
+costs on this machine, measured in the same run: every matmul-family op of the step (forward and backward)
+replayed alone with its operands' sizes and strides (so a GRU's 512 small sequential matmuls, or a product
+with 7 columns, is priced at the rate such a shape really gets), plus the random numbers dropout draws at
+the measured rate of torch's CPU generator (serial: mt19937, one draw per element; a different generator
+would change the dropout masks, so the results). Elementwise ops, dispatch and Python are what lies
+between the floor and the measured epoch ("× floor").
+
 With `--suite`, every run of the suite is priced as epochs × (train epoch + validation pass) + one test pass.
 Epochs are those stored runs really ran where exported results (`results/*/runs.csv`) hold a run of the same
 cell (model, L, H, protocol), else the recipe's maximum. The wall time on the machine's cores is the longest
@@ -28,12 +36,14 @@ import math
 import os
 import statistics
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 import torch
 from tabulate import tabulate
+from torch.ops import aten
 
 from harness import ROOT, registry
 from harness.cpu import prepare_process
@@ -61,6 +71,55 @@ def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
     return 2 * n**3 / statistics.median(times) / 1e9
 
 
+MATMULS = {aten.mm, aten.addmm, aten.bmm, aten.baddbmm}
+RANDOM = {aten.bernoulli_, aten.bernoulli, aten.uniform_, aten.rand, aten.normal_}
+
+
+def operand(value):
+    """A hashable description of an op argument: (size, stride) for a tensor, the value otherwise."""
+    if isinstance(value, torch.Tensor):
+        return ("tensor", tuple(value.shape), value.stride(), value.dtype)
+    return value
+
+
+class StepOps(FlopCount):
+    """FLOPs of the ops run under it, the matmul-family calls by shape (with their count), and the number
+    of random values drawn."""
+
+    def __init__(self):
+        super().__init__()
+        self.matmuls: Counter = Counter()
+        self.draws = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = super().__torch_dispatch__(func, types, args, kwargs)
+        packet = func._overloadpacket
+        if packet in MATMULS:
+            self.matmuls[(func, tuple(operand(a) for a in args), tuple(sorted((kwargs or {}).items())))] += 1
+        elif packet in RANDOM:
+            self.draws += (args[0] if packet is aten.bernoulli_ or packet is aten.uniform_ else out).numel()
+        return out
+
+
+def replay_seconds(call: tuple) -> float:
+    """Median time of one matmul-family call alone, on random operands of the recorded sizes and strides."""
+    func, args, kwargs = call
+    tensors = [
+        torch.empty_strided(a[1], a[2], dtype=a[3]).normal_() if isinstance(a, tuple) and a[:1] == ("tensor",)
+        else a
+        for a in args
+    ]  # fmt: skip
+    func(*tensors, **dict(kwargs))
+    return median_seconds(lambda: func(*tensors, **dict(kwargs)), 3)
+
+
+def seconds_per_draw(n: int = 2**23) -> float:
+    """Time of one random value as dropout draws it (bernoulli_ on float32, torch's CPU generator)."""
+    values = torch.empty(n)
+    values.bernoulli_(0.5)
+    return median_seconds(lambda: values.bernoulli_(0.5), 3) / n
+
+
 def first_windows(windows: WindowSet, n: int) -> WindowSet:
     """The first n windows of a split, as a split of their own."""
     rows = n + windows.seq_len + windows.pred_len - 1
@@ -85,6 +144,12 @@ class Speed:
     test_s: float
     step_gflop: float  # per training step
     val_gflop: float  # per validation pass
+    matmul_s: float  # per training step: its matmul-family ops replayed alone at their shapes
+    rng_s: float  # per training step: dropout's random draws at the generator's measured rate
+
+    @property
+    def floor_epoch_s(self) -> float:
+        return (self.matmul_s + self.rng_s) * self.batches
 
     @property
     def epoch_gflop(self) -> float:
@@ -121,7 +186,7 @@ class Recipe:
         return cls(spec.name, spec.model, spec.seq_len, spec.pred_len, spec.params, spec.train)
 
 
-def measure(recipe: Recipe, table, split: str, n_batches: int, repeats: int) -> Speed:
+def measure(recipe: Recipe, table, split: str, n_batches: int, repeats: int, draw_s: float) -> Speed:
     model_key, seq_len, horizon, cfg = recipe.model, recipe.seq_len, recipe.horizon, recipe.cfg
     info = registry.get(model_key)
     splits = prepare(table, split, seq_len, horizon, torch.device("cpu"), info.time_features)
@@ -136,9 +201,9 @@ def measure(recipe: Recipe, table, split: str, n_batches: int, repeats: int) -> 
     per_batch = median_seconds(lambda: strategy.train_epoch(2), repeats) / n_batches
 
     one_step = with_train(splits, cfg.batch_size)
-    with FlopCount() as counter:
+    with StepOps() as ops:
         strategy_for(model_key)(model, cfg, one_step, generator).train_epoch(2)
-    step_flops = counter.total
+    matmul_s = sum(count * replay_seconds(call) for call, count in ops.matmuls.items())
 
     # Evaluation: one full evaluation batch (or the whole split if smaller) of validation windows, timed once
     # after a small warm-up; per window the same for the test split.
@@ -156,7 +221,7 @@ def measure(recipe: Recipe, table, split: str, n_batches: int, repeats: int) -> 
     val_s, test_s = per_window * len(splits.val), per_window * len(splits.test)
     return Speed(
         recipe.label, horizon, model_key, seq_len, full_batches, per_batch * full_batches, val_s, test_s,
-        step_flops / 1e9, val_gflop,
+        ops.total / 1e9, val_gflop, matmul_s, ops.draws * draw_s,
     )  # fmt: skip
 
 
@@ -168,11 +233,13 @@ def speed_table(speeds: list[Speed], peak: float) -> str:
             [
                 s.label, s.horizon, s.seq_len, s.batches, f"{s.epoch_s:.1f}", f"{s.val_s:.2f}",
                 f"{s.step_gflop:.2f}", f"{s.epoch_gflop:,.0f}", f"{achieved:.1f}", f"{peak / achieved:.1f}×",
+                f"{s.matmul_s * s.batches:.1f} + {s.rng_s * s.batches:.1f}",
+                f"{s.epoch_s / s.floor_epoch_s:.1f}×",
             ]
         )  # fmt: skip
     headers = [
         "recipe", "H", "L", "batches", "s / train epoch", "s / val pass", "GFLOP / step", "GFLOP / epoch",
-        "GFLOP/s", "× bound",
+        "GFLOP/s", "× bound", "floor s: matmul + RNG", "× floor",
     ]  # fmt: skip
     return tabulate(rows, headers, tablefmt="github", disable_numparse=True)
 
@@ -206,27 +273,29 @@ def suite_estimate(suite: Suite, speeds: dict[tuple, Speed], peak: float, jobs: 
         epochs = statistics.median(seen) if seen else spec.train.epochs
         run_s = epochs * (s.epoch_s + s.val_s) + s.test_s
         bound_s = (epochs * (s.epoch_gflop + s.val_gflop)) / peak
-        rows.append((spec.name, spec.pred_len, epochs, bool(seen), run_s, bound_s))
+        floor_s = epochs * (s.floor_epoch_s + s.val_gflop / peak)
+        rows.append((spec.name, spec.pred_len, epochs, bool(seen), run_s, bound_s, floor_s))
         horizon_cost.setdefault(spec.pred_len, []).append(run_s)
 
-    def wall(subset: list[tuple]) -> tuple[str, str]:
+    def wall(subset: list[tuple]) -> tuple[str, str, str]:
         run_wall = lpt_wall([r[4] for r in subset], jobs)
-        bound_wall = sum(r[5] for r in subset) / jobs
-        return str(timedelta(seconds=round(run_wall))), f"{run_wall / bound_wall:.1f}×"
+        bound_wall, floor_wall = (sum(r[i] for r in subset) / jobs for i in (5, 6))
+        ratios = (f"{run_wall / bound_wall:.1f}×", f"{run_wall / floor_wall:.1f}×")
+        return str(timedelta(seconds=round(run_wall))), *ratios
 
     per_model: dict[tuple, list[tuple]] = {}
     for r in rows:
         per_model.setdefault((r[0], r[1]), []).append(r)
     table = [
         [name, h, f"{rs[0][2]:g}" + ("" if rs[0][3] else " (max)"), len(rs),
-         f"{sum(r[4] for r in rs) / 3600:.2f}", f"{sum(r[5] for r in rs) / 3600:.2f}"]
+         *(f"{sum(r[i] for r in rs) / 3600:.2f}" for i in (4, 5, 6))]
         for (name, h), rs in per_model.items()
     ]  # fmt: skip
     out = [
         f"### Suite `{suite.path}`: {len(rows)} runs, priced per run on 1 thread\n",
         tabulate(
             table,
-            ["model", "H", "epochs", "runs", "CPU-hours", "CPU-hours at bound"],
+            ["model", "H", "epochs", "runs", "CPU-hours", "CPU-hours at bound", "CPU-hours at floor"],
             tablefmt="github",
             disable_numparse=True,
         ),
@@ -235,7 +304,7 @@ def suite_estimate(suite: Suite, speeds: dict[tuple, Speed], peak: float, jobs: 
     summary = [["all", len(rows), *wall(rows)]]
     for h in sorted(horizon_cost):
         summary.append([f"H = {h}", len(horizon_cost[h]), *wall([r for r in rows if r[1] == h])])
-    out.append(tabulate(summary, ["slice", "runs", "wall", "× bound"], tablefmt="github"))
+    out.append(tabulate(summary, ["slice", "runs", "wall", "× bound", "× floor"], tablefmt="github"))
     return "\n".join(out)
 
 
@@ -260,16 +329,17 @@ def main() -> None:
         recipes = [Recipe.from_preset(p, h) for p in args.models for h in args.horizons]
     else:  # one per entry and horizon: seeds share a recipe
         recipes = list({(s.name, s.pred_len): Recipe.from_spec(s) for s in suite.runs}.values())
-    peak = matmul_gflops()
+    peak, draw_s = matmul_gflops(), seconds_per_draw()
     speeds: dict[tuple, Speed] = {}
     for recipe in recipes:
-        s = measure(recipe, table, ref.split, args.batches, args.repeats)
+        s = measure(recipe, table, ref.split, args.batches, args.repeats, draw_s)
         speeds[(recipe.label, recipe.horizon)] = s
         print(f"{recipe.label} H={recipe.horizon}: {s.epoch_s:.1f} s/epoch, {s.val_s:.2f} s/val", flush=True)
     shown = list(speeds.values())
     lines = [
         f"## Training speed on {os.cpu_count()} cores, {args.threads} thread(s), torch {torch.__version__}\n",
-        f"fp32 matmul (2048²): **{peak:.1f} GFLOP/s**, the bound. Epoch and validation times are "
+        f"fp32 matmul (2048²): **{peak:.1f} GFLOP/s**, the bound; dropout's generator: "
+        f"**{draw_s * 1e9:.1f} ns** per random value. Epoch and validation times are "
         f"extrapolated from the first {args.batches} training batches and the first evaluation batch "
         f"(median of {args.repeats}).\n",
         speed_table(shown, peak),

@@ -19,10 +19,11 @@ would change the dropout masks, so the results). Elementwise ops, dispatch and P
 between the floor and the measured epoch ("× floor").
 
 With `--suite`, every run of the suite is priced as epochs × (train epoch + validation pass) + one test pass.
-Epochs are those stored runs really ran where exported results (`results/*/runs.csv`) hold a run of the same
-cell (model, L, H, protocol), else the recipe's maximum. The wall time on the machine's cores is the longest
-of the cores' sums when runs are dealt, longest first, to `--jobs` single-thread workers (assuming runs on
-different cores do not slow each other; sharing the memory system costs some more).
+Epochs are those stored runs really ran where exported results (`results/*/runs.csv`) or committed campaign
+snapshots hold a run of the same cell (suite entry name, L, H, protocol), else the recipe's maximum. The wall
+time on the machine's cores is the longest of the cores' sums when runs are dealt, longest first, to
+`--jobs` single-thread workers (assuming runs on different cores do not slow each other; sharing the memory
+system costs some more).
 
 Usage: python benchmarks/speed.py [--models dlinear-etth1 ...] [--horizons 96 720] [--suite suites/etth1.yaml]
 """
@@ -34,9 +35,11 @@ import csv
 import heapq
 import math
 import os
+import sqlite3
 import statistics
 import time
 from collections import Counter
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -245,14 +248,21 @@ def speed_table(speeds: list[Speed], peak: float) -> str:
 
 
 def stored_epochs(results: Path) -> dict[tuple, list[int]]:
-    """Epochs that exported ok runs really ran, per (model, L, H, protocol)."""
+    """Epochs that stored ok runs really ran, per (suite entry name, L, H, protocol): from exported results
+    (`runs.csv`) and committed campaign snapshots (`runs.snapshot.db`, read-only)."""
     epochs: dict[tuple, list[int]] = {}
+    rows: list[dict] = []
     for path in sorted(results.glob("*/runs.csv")):
         with path.open() as f:
-            for row in csv.DictReader(f):
-                if row["status"] == "ok" and row["epochs_run"]:
-                    cell = (row["model"], int(row["seq_len"]), int(row["pred_len"]), row["protocol"])
-                    epochs.setdefault(cell, []).append(int(row["epochs_run"]))
+            rows += list(csv.DictReader(f))
+    for path in sorted(results.glob("*/runs.snapshot.db")):
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            db.row_factory = sqlite3.Row
+            rows += [dict(r) for r in db.execute("SELECT * FROM runs")]
+    for row in rows:
+        if row["status"] == "ok" and row["epochs_run"]:
+            cell = (row["name"], int(row["seq_len"]), int(row["pred_len"]), row["protocol"])
+            epochs.setdefault(cell, []).append(int(row["epochs_run"]))
     return epochs
 
 
@@ -269,7 +279,7 @@ def suite_estimate(suite: Suite, speeds: dict[tuple, Speed], peak: float, jobs: 
     rows, horizon_cost = [], {}
     for spec in {spec.key: spec for spec in suite.runs}.values():
         s = speeds[(spec.name, spec.pred_len)]
-        seen = known.get((spec.model, spec.seq_len, spec.pred_len, suite.protocol))
+        seen = known.get((spec.name, spec.seq_len, spec.pred_len, suite.protocol))
         epochs = statistics.median(seen) if seen else spec.train.epochs
         run_s = epochs * (s.epoch_s + s.val_s) + s.test_s
         bound_s = (epochs * (s.epoch_gflop + s.val_gflop)) / peak

@@ -120,6 +120,8 @@ def _train_and_score(spec: RunSpec, device: torch.device, result: RunResult) -> 
         channels=list(table.columns),
         test_mse_per_channel=test.mse_per_channel,
         test_mae_per_channel=test.mae_per_channel,
+        test_window_mse=[float(f"{v:.6g}") for v in test.window_mse],  # 6 digits: ~55 kB a run
+        test_window_mae=[float(f"{v:.6g}") for v in test.window_mae],
         curve=fitted.curve,
         versions=versions(),
     )

@@ -28,6 +28,22 @@ def t_half_width(values: np.ndarray) -> float:
     return float(stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * np.std(values, ddof=1) / math.sqrt(n))
 
 
+def t_prediction_half_width(values: np.ndarray) -> float:
+    """Half-width of the 95% Student t prediction interval of one more run, t·s·√(1 + 1/n): where a single
+    published run of the same recipe would fall; NaN below two values."""
+    n = len(values)
+    if n < 2:
+        return math.nan
+    return float(stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * np.std(values, ddof=1) * math.sqrt(1 + 1 / n))
+
+
+def first_batches_mean(window_values: list[float], batch_size: int) -> float:
+    """Mean over the windows a test loader with `drop_last` scores: the first ⌊n / batch⌋ full batches in
+    chronological order (every window has the same H × C values, so window means average exactly)."""
+    kept = len(window_values) // batch_size * batch_size
+    return float(np.mean(window_values[:kept])) if kept else math.nan
+
+
 def bootstrap(values: np.ndarray, n_resamples: int = 10_000, seed: int = 0) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean; (NaN, NaN) below two values."""
     if len(values) < 2:
@@ -66,6 +82,7 @@ def aggregate(runs: pd.DataFrame, method: str = "t") -> pd.DataFrame:
             row[f"{metric}_mean"] = float(values.mean()) if len(values) else math.nan
             row[f"{metric}_std"] = float(values.std(ddof=1)) if len(values) > 1 else math.nan
             row[f"{metric}_ci"] = half_width(values, method)
+            row[f"{metric}_pi"] = t_prediction_half_width(values)
         for cost in COSTS:
             row[cost] = float(ok[cost].astype(float).mean()) if len(ok) else math.nan
         rows.append(row)

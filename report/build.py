@@ -15,7 +15,7 @@ from harness.suite import Suite
 from report import plots
 from report.analysis import aggregate
 from report.leaderboard import comparisons, efficiency, leaderboard, reproduction
-from report.runs import runs_table
+from report.runs import runs_table, with_loader_scores
 
 PUBLISHED = Path(__file__).with_name("published.csv")
 PARETO_AXES = {"params": "trainable parameters", "train_seconds": "train seconds", "latency_ms": "latency ms"}
@@ -35,7 +35,8 @@ def write_report(suite: Suite, store: RunStore, out_dir: Path, method: str = "t"
     texts = {
         "leaderboard.md": f"# {suite.name}: leaderboard\n\n{board}",
         "efficiency.md": f"# {suite.name}: efficiency\n\n{efficiency(cells)}",
-        "reproduction.md": f"# {suite.name}: published numbers\n\n{reproduction(cells, published)}",
+        "reproduction.md": f"# {suite.name}: published numbers\n\n"
+        + reproduction(cells, published, with_loader_scores(runs, details, published)),
     }
     written = []
     for name, text in texts.items():

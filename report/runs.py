@@ -3,10 +3,13 @@ named as the suite names it now; a planned run not in the store is `pending`."""
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from harness.store import COLUMNS, RunStore
 from harness.suite import Suite
+from report.analysis import first_batches_mean
 
 
 def runs_table(suite: Suite, store: RunStore | None) -> tuple[pd.DataFrame, dict[str, dict]]:
@@ -22,3 +25,26 @@ def runs_table(suite: Suite, store: RunStore | None) -> tuple[pd.DataFrame, dict
         records.append(row)
     details = {key: row["details"] for key, row in stored.items()}
     return pd.DataFrame.from_records(records, columns=list(COLUMNS)), details
+
+
+def with_loader_scores(runs: pd.DataFrame, details: dict[str, dict], published: pd.DataFrame) -> pd.DataFrame:
+    """`runs` plus, where the published row of a run's (model, dataset, H) says the authors' test loader
+    drops its last partial batch (`test_drop_last_batch`), the run's test MSE over the windows that loader
+    keeps (`test_mse_loader`, from the stored per-window errors) and their number; NaN elsewhere and for
+    runs stored before per-window errors were kept."""
+    batches = {
+        (r.model, r.dataset, r.pred_len): r.test_drop_last_batch
+        for r in published.itertuples()
+        if not pd.isna(getattr(r, "test_drop_last_batch", math.nan))
+    }
+    scores, kept = [], []
+    for r in runs.itertuples():
+        batch = batches.get((r.model, r.dataset, r.pred_len))
+        windows = details.get(r.key, {}).get("test_window_mse") if r.status == "ok" else None
+        if batch is None or windows is None:
+            scores.append(math.nan)
+            kept.append(math.nan)
+        else:
+            scores.append(first_batches_mean(windows, int(batch)))
+            kept.append(len(windows) // int(batch) * int(batch))
+    return runs.assign(test_mse_loader=scores, n_loader_windows=kept)

@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from report.analysis import aggregate, bootstrap, pairwise_comparison, ranks
+from report.analysis import aggregate, bootstrap, first_batches_mean, pairwise_comparison, ranks
 from report.check import reference_from, regressions
 from report.leaderboard import comparisons, leaderboard, reproduction
+from report.runs import with_loader_scores
 
 from conftest import TINY_MODEL, tiny_suite_dict, write_suite
 
@@ -104,14 +105,35 @@ def test_comparisons_against_the_best_report_welchs_p():
     assert f"{np.mean(b) - np.mean(a):+.4f}" in text and f"{p:.3g}" in text and "| yes " in text
 
 
-def test_reproduction_says_whether_the_published_value_is_inside_our_interval():
-    cells = aggregate(
-        runs(*(run("A", i, v, model="dlinear", seq_len=336) for i, v in enumerate([0.37, 0.38])))
-    )
+def test_reproduction_says_whether_the_published_value_is_inside_our_interval_and_prediction_interval():
+    values = [0.370, 0.372, 0.371]
+    table = runs(*(run("A", i, v, model="dlinear", seq_len=336) for i, v in enumerate(values)))
+    cells = aggregate(table)
+    ci, pi = cells["mse_ci"].iloc[0], cells["mse_pi"].iloc[0]
+    t = stats.t.ppf(0.975, 2)
+    assert pi == pytest.approx(t * np.std(values, ddof=1) * math.sqrt(1 + 1 / 3)) and pi > ci
+    published_mse = np.mean(values) + (ci + pi) / 2  # outside the CI of our mean, inside one run's spread
     published = pd.DataFrame([{"model": "dlinear", "dataset": "ETTh1", "pred_len": 96, "seq_len": 96,
-                               "mse": 0.375, "mae": 0.399, "source": "paper"}])  # fmt: skip
-    text = reproduction(cells, published)
-    assert "| yes " in text and "paper" in text and "336 (published 96)" in text
+                               "mse": published_mse, "mae": 0.399, "source": "paper"}])  # fmt: skip
+    text = reproduction(cells, published, table)
+    assert "| no / yes " in text and "paper" in text and "336 (published 96)" in text
+
+
+def test_reproduction_scores_ours_on_the_windows_the_authors_loader_keeps():
+    window_mse = [0.3] * 256 + [0.9] * 44  # 300 windows; a loader at batch 128 drops the last 44
+    table = runs(
+        run("A", 1, float(np.mean(window_mse)), model="patchtst"), run("A", 2, 0.45, model="patchtst")
+    )
+    details = {key: {"test_window_mse": window_mse} for key in table["key"]}
+    published = pd.DataFrame([{"model": "patchtst", "dataset": "ETTh1", "pred_len": 96, "seq_len": 96,
+                               "mse": 0.3, "mae": 0.4, "source": "paper", "test_drop_last_batch": 128,
+                               "protocol_note": "drops the last partial test batch"}])  # fmt: skip
+    scored = with_loader_scores(table.assign(n_test_windows=300), details, published)
+    assert scored["test_mse_loader"].tolist() == pytest.approx([0.3, 0.3])
+    assert scored["n_loader_windows"].tolist() == [256, 256]
+    assert first_batches_mean([1.0, 2.0, 3.0], 2) == 1.5 and math.isnan(first_batches_mean([1.0], 2))
+    text = reproduction(aggregate(table), published, scored)
+    assert "0.300 ± 0.000 (256 of 300 windows)" in text and "drops the last partial test batch" in text
 
 
 def test_regression_gate_passes_against_itself_and_fails_when_stricter_or_missing():

@@ -111,6 +111,21 @@ def pairwise_comparison(runs: pd.DataFrame, a: str, b: str, metric: str = "test_
     return pd.DataFrame(rows)
 
 
+def paired_comparison(runs: pd.DataFrame, a: str, b: str, metric: str = "test_mse") -> dict | None:
+    """`a` against `b` on the seeds both finished in one (protocol, dataset, horizon): mean of the per-seed
+    differences a − b, its 95% t interval, the paired t-test's p and the number of pairs; None without
+    a pair. Negative differences favour `a`."""
+    ok = runs[runs["status"] == "ok"]
+    x = ok[ok["name"] == a].set_index("seed")[metric].astype(float)
+    y = ok[ok["name"] == b].set_index("seed")[metric].astype(float)
+    seeds = x.index.intersection(y.index)
+    if len(seeds) == 0:
+        return None
+    diffs = (x[seeds] - y[seeds]).to_numpy()
+    p = float(stats.ttest_rel(x[seeds], y[seeds]).pvalue) if len(seeds) > 1 else math.nan
+    return {"diff": float(diffs.mean()), "ci": t_half_width(diffs), "p": p, "n": len(seeds)}
+
+
 def ranks(cells: pd.DataFrame, metric: str = "mse") -> pd.DataFrame:
     """Rank of each finished cell within its (protocol, dataset, horizon) by mean, and whether its CI
     overlaps the best's (a tie with the best: the seeds cannot tell them apart)."""

@@ -1,4 +1,5 @@
-"""`report`: a suite's runs → leaderboard.md, efficiency.md, reproduction.md and figures in one folder."""
+"""`report`: a suite's runs → leaderboard.md, efficiency.md, reproduction.md, dynonet-audit.md (when the suite
+trains DynoNet on ETTh1 at H = 96) and figures in one folder."""
 
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ from harness.store import RunStore
 from harness.suite import Suite
 from report import plots
 from report.analysis import aggregate
+from report.audit import dynonet_audit
 from report.leaderboard import comparisons, efficiency, leaderboard, reproduction
 from report.runs import runs_table, with_loader_scores
 
 PUBLISHED = Path(__file__).with_name("published.csv")
 PARETO_AXES = {"params": "trainable parameters", "train_seconds": "train seconds", "latency_ms": "latency ms"}
 FORECAST_TAIL = 96  # lookback steps drawn before the forecast
+AUDIT_HORIZON = 96  # DynoNet's README makes its claims about ETTh1 at H = 96
 
 
 def write_report(suite: Suite, store: RunStore, out_dir: Path, method: str = "t") -> tuple[str, list[Path]]:
@@ -38,6 +41,11 @@ def write_report(suite: Suite, store: RunStore, out_dir: Path, method: str = "t"
         "reproduction.md": f"# {suite.name}: published numbers\n\n"
         + reproduction(cells, published, with_loader_scores(runs, details, published)),
     }
+    audited = [spec for spec in suite.runs if spec.dataset == "ETTh1" and spec.pred_len == AUDIT_HORIZON]
+    if any(spec.model == "dynonet" for spec in audited):
+        variants = {s.name: s.params.get("variant", "published") for s in audited if s.model == "dynonet"}
+        params = {spec.name: suite.param_counts[spec.key] for spec in audited}
+        texts["dynonet-audit.md"] = dynonet_audit(runs, cells, variants, params, "ETTh1", AUDIT_HORIZON)
     written = []
     for name, text in texts.items():
         (out_dir / name).write_text(text)

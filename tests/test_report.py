@@ -9,6 +9,7 @@ import pytest
 from scipy import stats
 
 from report.analysis import aggregate, bootstrap, first_batches_mean, pairwise_comparison, ranks
+from report.audit import dynonet_audit
 from report.check import reference_from, regressions
 from report.leaderboard import comparisons, leaderboard, reproduction
 from report.runs import with_loader_scores
@@ -187,3 +188,31 @@ def test_report_of_a_partly_run_suite_shows_pending_cells(tmp_path, cli):
     assert code == 0
     later = next(line for line in out.splitlines() if line.startswith("| Later"))
     assert "pending" in later
+
+
+def test_dynonet_audit_judges_each_claim_from_the_runs():
+    mse = {"DLinear": 0.375, "PatchTST": 0.372, "iTransformer": 0.39, "Crossformer": 0.42, "TSMixer": 0.37,
+           "DynoNet": 0.386, "DynoNet-nc": 0.40, "DynoNet-clean": 0.395}  # fmt: skip
+    models = {"DLinear": "dlinear", "PatchTST": "patchtst", "iTransformer": "itransformer",
+              "Crossformer": "crossformer", "TSMixer": "tsmixer"}  # fmt: skip
+    jitter = {name: [0.0007 * (seed * (i + 1) % 3) for seed in (0, 1, 2, 3)] for i, name in enumerate(mse)}
+    rows = [
+        run(name, seed, value + 0.002 * seed + jitter[name][seed], model=models.get(name, "dynonet"))
+        for name, value in mse.items()
+        for seed in (1, 2, 3)
+    ]
+    table = runs(*rows)
+    variants = {"DynoNet": "published", "DynoNet-nc": "no_controller", "DynoNet-clean": "clean"}
+    params = {"DynoNet": 93_954, "PatchTST": 81_728, "TSMixer": 1_757_336, "iTransformer": 841_568,
+              "Crossformer": 11_338_592, "DLinear": 64_704}  # fmt: skip
+    text = dynonet_audit(table, aggregate(table), variants, params)
+    lines = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ")}
+    assert "| rank 4 by mean MSE " in lines["rank 2 of the six models"]  # after TSMixer, PatchTST, DLinear
+    assert "does not hold" in lines["rank 2 of the six models"]
+    assert "| holds " in lines["94K parameters"]
+    assert "0.87×" in lines["5× fewer parameters than PatchTST (Transformer)"]
+    assert "| holds " in lines["the controller improves the forecast (published vs no_controller)"]
+    leak = next(v for k, v in lines.items() if k.startswith("its test number owes nothing"))
+    assert "| does not hold " in leak  # published beats clean by ~0.009 on every seed
+    assert "| holds " in lines["MSE 0.386 / MAE 0.415"]  # 0.386 lies in one run's spread of ours
+    assert "lookbacks differ" not in text and "DynoNet vs TSMixer, both at L = 96" in text

@@ -65,6 +65,13 @@ class BiLevel(Strategy):
     def current_lr(self) -> float:
         return self.worker_opt.lr
 
+    def state_dict(self) -> dict:
+        return {"worker": self.worker_opt.state_dict(), "controller": self.controller_opt.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.worker_opt.load_state_dict(state["worker"])
+        self.controller_opt.load_state_dict(state["controller"])
+
     def controller_batches(self) -> Iterator[tuple] | None:
         if self.model.variant == "no_controller":
             return None

@@ -23,7 +23,7 @@ from harness.errors import InputError
 from harness.execute import execute
 from harness.protocol import window_counts
 from harness.runner import resolve_device
-from harness.store import COLUMNS, RunStore, snapshot_path
+from harness.store import COLUMNS, RunStore, checkpoint_path, snapshot_path
 from harness.suite import Suite, load_suite, preset_settings, presets
 from harness.train import DefaultStrategy, strategy_for
 
@@ -187,8 +187,13 @@ def mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
 
 
-def plan_records(suite: Suite, store: RunStore | None) -> list[dict]:
+def plan_records(suite: Suite, store: RunStore | None, store_path: Path) -> list[dict]:
+    """Every planned run with its status: ok, failed, pending, or "resumable" (pending with a mid-run
+    checkpoint beside the store: `run` continues it from its last finished epoch)."""
     statuses = store.statuses(spec.key for spec in suite.runs) if store else {}
+    for spec in suite.runs:
+        if spec.key not in statuses and checkpoint_path(store_path, spec.key).exists():
+            statuses[spec.key] = "resumable"
     return [
         {
             "name": s.name,
@@ -210,7 +215,8 @@ def plan_records(suite: Suite, store: RunStore | None) -> list[dict]:
 
 def cmd_describe(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite)
-    records = plan_records(suite, open_store(suite, args.store, create=False))
+    store_path = Path(args.store) if args.store else suite.default_store()
+    records = plan_records(suite, open_store(suite, args.store, create=False), store_path)
     if args.format == "json":
         print(json.dumps(records, indent=2))
         return 0
@@ -230,10 +236,11 @@ def cmd_describe(args: argparse.Namespace) -> int:
         ]
         for r in records
     ]
-    counts = {s: sum(r["status"] == s for r in records) for s in ("ok", "failed", "pending")}
+    counts = {s: sum(r["status"] == s for r in records) for s in ("ok", "failed", "pending", "resumable")}
     print(
-        f"{suite.name}: {len(records)} runs, protocol {suite.protocol}; "
-        f"{counts['ok']} done, {counts['failed']} failed, {counts['pending']} pending"
+        f"{suite.name}: {len(records)} runs, protocol {suite.protocol}; {counts['ok']} done, "
+        f"{counts['failed']} failed, {counts['pending'] + counts['resumable']} pending "
+        f"({counts['resumable']} resumable from a mid-run checkpoint)"
     )
     print(
         tabulate(
@@ -377,6 +384,13 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
         raise InputError(f"{where}: no run store to snapshot (run the suite first)")
     n = store.snapshot()
     print(f"{n} runs written to {snapshot_path(store.path)} (commit this file; `run` resumes from it)")
+    checkpoints = sorted(checkpoint_path(store.path, "").parent.glob("*.pt"))
+    if checkpoints:
+        megabytes = sum(p.stat().st_size for p in checkpoints) / 2**20
+        print(
+            f"{len(checkpoints)} runs in progress have a mid-run checkpoint in {checkpoints[0].parent} "
+            f"({megabytes:.0f} MB): commit them too to resume those runs at their last epoch in a fresh clone"
+        )
     return 0
 
 

@@ -10,6 +10,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import torch
 from tqdm import tqdm
@@ -17,7 +18,7 @@ from tqdm import tqdm
 from harness.cpu import prepare_process
 from harness.runner import RunResult, run_one
 from harness.spec import RunSpec
-from harness.store import RunStore
+from harness.store import RunStore, checkpoint_path
 
 
 @dataclass
@@ -60,7 +61,7 @@ def _run_unless_done(spec: RunSpec, device: str, store_path: str, retry_failed: 
         _worker_store = RunStore(store_path)
     if not needs_run(_worker_store.statuses([spec.key]).get(spec.key), retry_failed):
         return None
-    return run_one(spec, torch.device(device))
+    return run_one(spec, torch.device(device), checkpoint_path(Path(store_path), spec.key))
 
 
 def execute(
@@ -82,6 +83,7 @@ def execute(
         if result is None or not store.put(result):
             outcome.skipped += 1
             return
+        checkpoint_path(store.path, result.spec.key).unlink(missing_ok=True)  # stored: nothing to resume
         outcome.ok += result.status == "ok"
         outcome.failed += result.status != "ok"
         done = outcome.ok + outcome.failed + outcome.skipped

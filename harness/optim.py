@@ -38,6 +38,20 @@ class Adam:
         self.beta1, self.beta2 = betas
         self.eps = eps
         self.state: dict[torch.nn.Parameter, tuple[list[int], torch.Tensor, torch.Tensor]] = {}
+        self.steps_taken = 0
+
+    def state_dict(self) -> dict:
+        """Moments and step counts by parameter position, the rate, beta1 and the number of steps taken."""
+        index = {id(p): i for i, p in enumerate(self.params)}
+        moments = {index[id(p)]: (count[0], avg, avg_sq) for p, (count, avg, avg_sq) in self.state.items()}
+        return {"moments": moments, "lr": self.lr, "beta1": self.beta1, "steps_taken": self.steps_taken}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.state = {
+            self.params[i]: ([count], avg.to(self.params[i].device), avg_sq.to(self.params[i].device))
+            for i, (count, avg, avg_sq) in state["moments"].items()
+        }
+        self.lr, self.beta1, self.steps_taken = state["lr"], state["beta1"], state["steps_taken"]
 
     def zero_grad(self) -> None:
         for param in self.params:
@@ -46,6 +60,7 @@ class Adam:
     @torch.no_grad()
     def step(self) -> None:
         lr, beta1, beta2, weight_decay = self.lr, self.beta1, self.beta2, self.weight_decay
+        self.steps_taken += 1
         for param in self.params:
             grad = param.grad
             if grad is None:

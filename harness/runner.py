@@ -7,6 +7,7 @@ import random
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -76,11 +77,12 @@ def versions() -> dict[str, str]:
     }
 
 
-def run_one(spec: RunSpec, device: torch.device) -> RunResult:
-    """Train and score one spec; any exception (divergence, out of memory, a bug) becomes a failed result."""
+def run_one(spec: RunSpec, device: torch.device, checkpoint_path: Path | None = None) -> RunResult:
+    """Train and score one spec; any exception (divergence, out of memory, a bug) becomes a failed result.
+    With `checkpoint_path` the run saves its state there after every epoch and resumes from it."""
     result = RunResult(spec, "failed", device=str(device), started_at=now())
     try:
-        _train_and_score(spec, device, result)
+        _train_and_score(spec, device, result, checkpoint_path)
         result.status = "ok"
     except Exception as e:  # recorded, so the suite goes on
         result.error = f"{type(e).__name__}: {e}"
@@ -91,7 +93,9 @@ def run_one(spec: RunSpec, device: torch.device) -> RunResult:
     return result
 
 
-def _train_and_score(spec: RunSpec, device: torch.device, result: RunResult) -> None:
+def _train_and_score(
+    spec: RunSpec, device: torch.device, result: RunResult, checkpoint_path: Path | None
+) -> None:
     prepare_process(device)  # one thread on CPU: the same spec gives the same bits in any process
     info = registry.get(spec.model)
     table = load_table(DatasetRef(spec.dataset, spec.dataset_path, spec.dataset_sha256, spec.split))
@@ -102,7 +106,7 @@ def _train_and_score(spec: RunSpec, device: torch.device, result: RunResult) -> 
         device
     )
     result.params = registry.count_params(model)
-    fitted = fit(model, spec.model, spec.train, splits, generator)
+    fitted = fit(model, spec.model, spec.train, splits, generator, checkpoint_path)
     test = evaluate(model, splits.test, spec.train.eval_batch_size)
     result.test_mse, result.test_mae, result.n_test_windows = test.mse, test.mae, test.n_windows
     result.val_mse, result.best_epoch, result.epochs_run = (

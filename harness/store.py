@@ -61,6 +61,11 @@ def snapshot_path(store: Path) -> Path:
     return store.with_name(store.stem + ".snapshot.db")
 
 
+def checkpoint_path(store: Path, key: str) -> Path:
+    """A run in progress keeps its checkpoint beside its store: results/x/checkpoints/<key>.pt."""
+    return Path(store).parent / "checkpoints" / f"{key}.pt"
+
+
 class RunStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)

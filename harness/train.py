@@ -10,11 +10,13 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from harness import checkpoint
 from harness.evaluate import evaluate
 from harness.optim import Adam, OneCycle
 from harness.protocol import Splits
@@ -44,6 +46,13 @@ class Strategy:
 
     def current_lr(self) -> float:
         raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        """What the next epoch needs besides the model's weights (optimiser moments, schedule position)."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
 
 
 _STRATEGIES: dict[str, type[Strategy]] = {}
@@ -84,6 +93,15 @@ class DefaultStrategy(Strategy):
     def current_lr(self) -> float:
         return self.optimizer.lr
 
+    def state_dict(self) -> dict:
+        return {"optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.one_cycle is not None:
+            self.one_cycle.step_num = state["optimizer"]["steps_taken"]
+            self.one_cycle.apply()
+
     def train_epoch(self, epoch: int) -> torch.Tensor:
         cfg, train = self.cfg, self.splits.train
         if self.one_cycle is None:
@@ -118,15 +136,29 @@ class FitResult:
 
 
 def fit(
-    model: nn.Module, model_key: str, cfg: TrainConfig, splits: Splits, generator: torch.Generator
+    model: nn.Module,
+    model_key: str,
+    cfg: TrainConfig,
+    splits: Splits,
+    generator: torch.Generator,
+    checkpoint_path: Path | None = None,
 ) -> FitResult:
     """Train up to `cfg.epochs`; stop after `cfg.patience` epochs without a strictly lower validation MSE;
-    leave the model holding the best epoch's weights."""
+    leave the model holding the best epoch's weights. With `checkpoint_path`, the run's state is saved
+    there after every epoch, and a run that finds one resumes from it (harness/checkpoint.py)."""
     strategy = strategy_for(model_key)(model, cfg, splits, generator)
-    start = time.perf_counter()
     best_mse, best_epoch, best_state, stale = math.inf, 0, None, 0
-    curve = []
-    for epoch in range(1, cfg.epochs + 1):
+    curve, seconds_before, first_epoch = [], 0.0, 1
+    saved = checkpoint.load(checkpoint_path) if checkpoint_path else None
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        strategy.load_state_dict(saved["strategy"])
+        checkpoint.set_rng_state(saved["rng"], generator)
+        best_mse, best_epoch, best_state, stale = saved["best"]
+        curve, seconds_before, first_epoch = saved["curve"], saved["train_seconds"], saved["epoch"] + 1
+    start = time.perf_counter()
+    stopped = saved is not None and saved["stopped"]
+    for epoch in range(first_epoch, 0 if stopped else cfg.epochs + 1):
         train_loss = float(strategy.train_epoch(epoch))
         lr = strategy.current_lr()  # at the end of the epoch (OneCycle moves it within one)
         if not math.isfinite(train_loss):
@@ -140,7 +172,15 @@ def fit(
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
             stale += 1
-            if stale >= cfg.patience:
-                break
+        stopped = stale >= cfg.patience
+        if checkpoint_path is not None:
+            checkpoint.save(checkpoint_path, {
+                "epoch": epoch, "stopped": stopped, "model": model.state_dict(),
+                "strategy": strategy.state_dict(), "rng": checkpoint.rng_state(generator),
+                "best": (best_mse, best_epoch, best_state, stale), "curve": curve,
+                "train_seconds": seconds_before + time.perf_counter() - start,
+            })  # fmt: skip
+        if stopped:
+            break
     model.load_state_dict(best_state)
-    return FitResult(best_epoch, len(curve), best_mse, time.perf_counter() - start, curve)
+    return FitResult(best_epoch, len(curve), best_mse, seconds_before + time.perf_counter() - start, curve)

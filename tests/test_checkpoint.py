@@ -1,0 +1,74 @@
+"""A run cut short after an epoch resumes from its checkpoint and ends with an uninterrupted run's bits."""
+
+import pytest
+import torch
+
+import harness.train
+from harness.runner import run_one
+from harness.suite import load_suite
+
+from conftest import tiny_suite_dict, write_suite
+
+CPU = torch.device("cpu")
+# Dropout (torch's RNG), batch order, BatchNorm buffers, Adam moments; DynoNet: two AdamWs, bi-level steps.
+MODELS = {
+    "tsmixer": {"name": "TSMixer", "model": "tsmixer", "seq_len": 48,
+                "params": {"n_block": 1, "ff_dim": 8, "dropout": 0.3}},
+    "dynonet": {"name": "DynoNet", "model": "dynonet", "seq_len": 24,
+                "params": {"worker_seq_len": 8, "control_hidden": 4, "worker_hidden": 4},
+                "train": {"optimizer": "adamw",
+                          "options": {"controller_lr": 1e-4, "controller_weight_decay": 1e-3}}},
+}  # fmt: skip
+
+
+class Killed(BaseException):
+    """Stands for the process being killed: not an Exception, so the run is not recorded as failed."""
+
+
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_a_run_killed_after_an_epoch_resumes_to_the_same_bits(tmp_path, monkeypatch, model):
+    train = {"epochs": 2, "batch_size": 2048, "lr": 0.003, "patience": 10, "lradj": "type1"}
+    suite = tiny_suite_dict(models=[MODELS[model]], train=train)
+    spec = load_suite(write_suite(tmp_path / "s.yaml", suite)).runs[0]
+    whole = run_one(spec, CPU)
+    assert whole.status == "ok", whole.error
+
+    checkpoint = tmp_path / "checkpoints" / f"{spec.key}.pt"
+    real_evaluate, calls = harness.train.evaluate, []
+
+    def evaluate_then_die_in_epoch_2(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # epoch 2 trained, not validated: the checkpoint holds epoch 1
+            raise Killed
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(harness.train, "evaluate", evaluate_then_die_in_epoch_2)
+    with pytest.raises(Killed):
+        run_one(spec, CPU, checkpoint)
+    assert torch.load(checkpoint, weights_only=False)["epoch"] == 1
+    monkeypatch.setattr(harness.train, "evaluate", real_evaluate)
+
+    resumed = run_one(spec, CPU, checkpoint)
+    assert resumed.status == "ok", resumed.error
+    for field in ("test_mse", "test_mae", "val_mse", "best_epoch", "epochs_run"):
+        assert getattr(resumed, field) == getattr(whole, field), field
+    assert resumed.details["curve"] == whole.details["curve"]
+
+
+def test_a_finished_run_leaves_no_checkpoint_behind(tmp_path, cli):
+    suite = write_suite(tmp_path / "s.yaml", tiny_suite_dict())
+    store = tmp_path / "runs.sqlite"
+    code, _, _ = cli("run", suite, "--store", store, "--jobs", "1")
+    assert code == 0
+    assert not list((tmp_path / "checkpoints").glob("*.pt"))
+
+
+def test_describe_shows_a_run_with_a_checkpoint_as_resumable(tmp_path, cli):
+    suite = write_suite(tmp_path / "s.yaml", tiny_suite_dict(seeds=[1, 2]))
+    store = tmp_path / "runs.sqlite"
+    first = load_suite(suite).runs[0]
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / f"{first.key}.pt").write_bytes(b"")
+    code, out, _ = cli("describe", suite, "--store", store)
+    assert code == 0 and "0 done, 0 failed, 2 pending (1 resumable from a mid-run checkpoint)" in out
+    assert out.count("resumable") == 2  # the summary and the run's row

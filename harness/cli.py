@@ -9,6 +9,7 @@ import argparse
 import csv
 import json
 import os
+import signal
 import statistics
 import sys
 from pathlib import Path
@@ -92,8 +93,13 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def interrupt(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM (kill, a CI timeout) ends a command as Ctrl-C does
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, interrupt)
     try:
         return COMMANDS[args.command](args)
     except InputError as e:
@@ -103,8 +109,14 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except KeyboardInterrupt:
-        print("interrupted: finished runs are stored; run the same command again to resume", file=sys.stderr)
+        print(
+            "interrupted: finished runs are stored, runs in progress resume at their last finished epoch; "
+            "run the same command again",
+            file=sys.stderr,
+        )
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def open_store(suite: Suite, path: str | None, create: bool = True) -> RunStore | None:

@@ -4,8 +4,12 @@ resumes where it stopped; a run finished meanwhile by another process is not tra
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
+import signal
 import sys
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -52,6 +56,31 @@ def describe_result(result: RunResult) -> str:
 
 
 _worker_store: RunStore | None = None
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Make this worker exit when the process that started it dies (killed with -9 included), instead of
+    finishing its run for nobody and then blocking on a closed pipe: the kernel's parent-death signal on
+    Linux, else a thread watching the parent pid."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent_pid:  # the parent died before prctl took effect
+            os._exit(1)
+        return
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _init_worker(device: torch.device, parent_pid: int) -> None:
+    die_with_parent(parent_pid)
+    prepare_process(device)
 
 
 def _run_unless_done(spec: RunSpec, device: str, store_path: str, retry_failed: bool) -> RunResult | None:
@@ -98,7 +127,7 @@ def execute(
                 record(_run_unless_done(spec, *args))
         else:
             with ProcessPoolExecutor(
-                jobs, multiprocessing.get_context("spawn"), prepare_process, (device,)
+                jobs, multiprocessing.get_context("spawn"), _init_worker, (device, os.getpid())
             ) as pool:
                 futures = [pool.submit(_run_unless_done, spec, *args) for spec in todo]
                 try:

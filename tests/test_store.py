@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 from torch import nn
 
@@ -183,3 +184,49 @@ def test_a_snapshot_never_replaces_an_ok_run_but_replaces_a_failed_one(tmp_path)
     keeper.put(changed)
     (tmp_path / "src" / "other.snapshot.db").rename(tmp_path / "k" / "runs.snapshot.db")
     assert keeper.merge_snapshot() == 0 and keeper.rows()[0]["test_mse"] == 123.0
+
+
+def children(pid: int) -> set[int]:
+    """Pids of the live processes whose parent is `pid` (read from /proc)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.add(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM])
+def test_workers_die_with_their_parent(tmp_path, how):
+    suite = write_suite(
+        tmp_path / "s.yaml", tiny_suite_dict(seeds=[1, 2, 3, 4], train={"epochs": 50, "batch_size": 64})
+    )
+    proc = launch(suite, tmp_path / "runs.sqlite", "--jobs", "2")
+    deadline = time.monotonic() + 60
+    workers: set[int] = set()
+    while len(workers) < 2 and time.monotonic() < deadline:  # the pool's two workers (and its helper)
+        workers = {
+            pid for pid in children(proc.pid) if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()
+        }
+        time.sleep(0.1)
+    assert len(workers) == 2, "the workers did not start"
+    time.sleep(1)  # both are training
+    os.kill(proc.pid, how)
+    _, err = proc.communicate(timeout=60)
+    if how == signal.SIGTERM:
+        assert proc.returncode == 130 and "interrupted" in err
+    deadline = time.monotonic() + 20
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in workers), "a worker outlived its parent"

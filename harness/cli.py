@@ -157,7 +157,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     statuses = [by_key[spec.key]["status"] if spec.key in by_key else "pending" for spec in suite.runs]
     n_failed, n_stored = statuses.count("failed"), len(statuses) - statuses.count("pending")
     print(
-        f"{outcome.ok} trained, {outcome.failed} failed now; {n_stored}/{len(suite.runs)} runs stored, "
+        f"{outcome.ok} trained, {outcome.failed} failed now"
+        + (f", {outcome.skipped} left to other processes" if outcome.skipped else "")
+        + (f", {outcome.duplicated} also trained elsewhere" if outcome.duplicated else "")
+        + f"; {n_stored}/{len(suite.runs)} runs stored, "
         f"{n_failed} failed{' (--retry-failed trains them again)' if n_failed else ''}",
         file=sys.stderr,
     )
@@ -200,9 +203,13 @@ def mean_std(values: list[float]) -> str:
 
 
 def plan_records(suite: Suite, store: RunStore | None, store_path: Path) -> list[dict]:
-    """Every planned run with its status: ok, failed, pending, or "resumable" (pending with a mid-run
-    checkpoint beside the store: `run` continues it from its last finished epoch)."""
+    """Every planned run with its status: ok, failed, pending, "running (pid, host, since)" (a live process
+    holds its lease), or "resumable" (pending with a mid-run checkpoint beside the store: `run` continues
+    it from its last finished epoch)."""
     statuses = store.statuses(spec.key for spec in suite.runs) if store else {}
+    running = store.running(spec.key for spec in suite.runs) if store else {}
+    for key, (pid, host, since) in running.items():
+        statuses.setdefault(key, f"running (pid {pid}, {host}, since {since})")
     for spec in suite.runs:
         if spec.key not in statuses and checkpoint_path(store_path, spec.key).exists():
             statuses[spec.key] = "resumable"
@@ -223,6 +230,9 @@ def plan_records(suite: Suite, store: RunStore | None, store_path: Path) -> list
         }
         for s in suite.runs
     ]
+
+
+STATUSES = ("ok", "failed", "running", "pending", "resumable")
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
@@ -248,10 +258,11 @@ def cmd_describe(args: argparse.Namespace) -> int:
         ]
         for r in records
     ]
-    counts = {s: sum(r["status"] == s for r in records) for s in ("ok", "failed", "pending", "resumable")}
+    counts = {s: sum(r["status"].split(" ")[0] == s for r in records) for s in STATUSES}
     print(
         f"{suite.name}: {len(records)} runs, protocol {suite.protocol}; {counts['ok']} done, "
-        f"{counts['failed']} failed, {counts['pending'] + counts['resumable']} pending "
+        f"{counts['failed']} failed, {counts['running']} running, "
+        f"{counts['pending'] + counts['resumable']} pending "
         f"({counts['resumable']} resumable from a mid-run checkpoint)"
     )
     print(

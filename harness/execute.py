@@ -22,14 +22,15 @@ from tqdm import tqdm
 from harness.cpu import prepare_process
 from harness.runner import RunResult, run_one
 from harness.spec import RunSpec
-from harness.store import RunStore, checkpoint_path
+from harness.store import HEARTBEAT_SECONDS, RunStore, checkpoint_path
 
 
 @dataclass
 class Outcome:
     ok: int = 0
     failed: int = 0
-    skipped: int = 0  # finished by another process while this one was going
+    skipped: int = 0  # claimed or finished by another process
+    duplicated: int = 0  # trained here, but another process stored it first (its lease had gone stale)
 
 
 def needs_run(status: str | None, retry_failed: bool) -> bool:
@@ -84,13 +85,25 @@ def _init_worker(device: torch.device, parent_pid: int) -> None:
 
 
 def _run_unless_done(spec: RunSpec, device: str, store_path: str, retry_failed: bool) -> RunResult | None:
-    """Train `spec` unless the store already holds it (another process may have finished it)."""
+    """Train `spec` unless the store holds it or another process has claimed it; while training, keep
+    this process's lease on it fresh."""
     global _worker_store
     if _worker_store is None or str(_worker_store.path) != store_path:
         _worker_store = RunStore(store_path)
-    if not needs_run(_worker_store.statuses([spec.key]).get(spec.key), retry_failed):
+    if not _worker_store.claim(spec.key, retry_failed):
         return None
-    return run_one(spec, torch.device(device), checkpoint_path(Path(store_path), spec.key))
+    done = threading.Event()
+
+    def beat() -> None:
+        beats = RunStore(store_path)  # a connection of its own: sqlite3 objects stay in their thread
+        while not done.wait(HEARTBEAT_SECONDS):
+            beats.heartbeat(spec.key)
+
+    threading.Thread(target=beat, daemon=True).start()
+    try:
+        return run_one(spec, torch.device(device), checkpoint_path(Path(store_path), spec.key))
+    finally:
+        done.set()
 
 
 def execute(
@@ -109,13 +122,17 @@ def execute(
 
     def record(result: RunResult | None) -> None:
         bar.update(1)
-        if result is None or not store.put(result):
+        if result is None:
             outcome.skipped += 1
             return
+        if not store.put(result):
+            outcome.duplicated += 1
+            return
+        store.release(result.spec.key)
         checkpoint_path(store.path, result.spec.key).unlink(missing_ok=True)  # stored: nothing to resume
         outcome.ok += result.status == "ok"
         outcome.failed += result.status != "ok"
-        done = outcome.ok + outcome.failed + outcome.skipped
+        done = outcome.ok + outcome.failed + outcome.skipped + outcome.duplicated
         eta = (time.monotonic() - started) / done * (len(todo) - done)
         line = f"[{done}/{len(todo)} ETA {timedelta(seconds=round(eta))}] {describe_result(result)}"
         bar.write(line, file=sys.stderr)

@@ -2,14 +2,20 @@
 
 A row is written once, in one transaction, after its run finished, so a killed suite loses only its
 in-flight runs. A finished ("ok") row is never overwritten; a failed one is replaced only by a retry.
-Several processes may write one store: the key makes a second insert of the same run a no-op.
+Several processes may write one store: the key makes a second insert of the same run a no-op, and a run
+about to start is first claimed (a lease row with its owner's host and pid and a heartbeat), so they split
+the work; a lease whose owner died or stopped beating is taken over.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
+import time
 from collections.abc import Iterable
+from datetime import datetime, timezone
 from pathlib import Path
 
 from harness.runner import RunResult
@@ -56,6 +62,26 @@ CREATE TABLE IF NOT EXISTS runs (
 """
 
 
+LEASE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS leases (
+    key TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL, since TEXT NOT NULL,
+    heartbeat REAL NOT NULL
+)
+"""
+HEARTBEAT_SECONDS = 30  # how often a process training a run refreshes its lease
+STALE_SECONDS = 120  # a lease not refreshed for this long (or whose process on this host is gone) is free
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
 def snapshot_path(store: Path) -> Path:
     """Where a store's committed snapshot lives: results/x/runs.sqlite → results/x/runs.snapshot.db."""
     return store.with_name(store.stem + ".snapshot.db")
@@ -74,6 +100,7 @@ class RunStore:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute(SCHEMA)
+        self.db.execute(LEASE_SCHEMA)
 
     def snapshot(self) -> int:
         """Write a consistent copy of the store to `snapshot_path` (SQLite's backup API: safe while other
@@ -83,6 +110,7 @@ class RunStore:
         tmp.unlink(missing_ok=True)
         with sqlite3.connect(tmp) as copy:
             self.db.backup(copy)
+            copy.execute("DROP TABLE IF EXISTS leases")  # who trains what now means nothing in a clone
             n = copy.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
         copy.close()
         tmp.replace(target)
@@ -111,6 +139,57 @@ class RunStore:
         rows = self.db.execute("SELECT key, status FROM runs").fetchall()
         wanted = None if keys is None else set(keys)
         return {k: s for k, s in rows if wanted is None or k in wanted}
+
+    def claim(self, key: str, retry_failed: bool = False) -> bool:
+        """Take run `key` for this process before training it, in one transaction: False when it is stored
+        (ok, or failed unless `retry_failed`) or a live process holds its lease, so that several processes
+        (or machines) on one store split the work instead of training every run twice."""
+        host, pid = socket.gethostname(), os.getpid()
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            row = self.db.execute("SELECT status FROM runs WHERE key = ?", (key,)).fetchone()
+            if row is not None and (row[0] == "ok" or not retry_failed):
+                self.db.execute("ROLLBACK")
+                return False
+            lease = self.db.execute(
+                "SELECT host, pid, heartbeat FROM leases WHERE key = ?", (key,)
+            ).fetchone()
+            if lease is not None and (lease[0], lease[1]) != (host, pid) and not self._stale(*lease):
+                self.db.execute("ROLLBACK")
+                return False
+            self.db.execute(
+                "INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?, ?)",
+                (key, host, pid, datetime.now(timezone.utc).isoformat(timespec="seconds"), time.time()),
+            )
+            self.db.execute("COMMIT")
+            return True
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    @staticmethod
+    def _stale(host: str, pid: int, heartbeat: float) -> bool:
+        gone = host == socket.gethostname() and not pid_alive(pid)
+        return gone or time.time() - heartbeat > STALE_SECONDS
+
+    def heartbeat(self, key: str) -> None:
+        self.db.execute(
+            "UPDATE leases SET heartbeat = ? WHERE key = ? AND host = ? AND pid = ?",
+            (time.time(), key, socket.gethostname(), os.getpid()),
+        )
+
+    def release(self, key: str) -> None:
+        self.db.execute("DELETE FROM leases WHERE key = ?", (key,))
+
+    def running(self, keys: Iterable[str] | None = None) -> dict[str, tuple[int, str, str]]:
+        """key → (pid, host, since) of the runs a live process is training now."""
+        rows = self.db.execute("SELECT key, host, pid, since, heartbeat FROM leases").fetchall()
+        wanted = None if keys is None else set(keys)
+        return {
+            k: (pid, host, since)
+            for k, host, pid, since, beat in rows
+            if (wanted is None or k in wanted) and not self._stale(host, pid, beat)
+        }
 
     def put(self, result: RunResult) -> bool:
         """Store a finished run; False when an ok row for the same spec is already there (kept as is)."""

@@ -70,5 +70,6 @@ def test_describe_shows_a_run_with_a_checkpoint_as_resumable(tmp_path, cli):
     (tmp_path / "checkpoints").mkdir()
     (tmp_path / "checkpoints" / f"{first.key}.pt").write_bytes(b"")
     code, out, _ = cli("describe", suite, "--store", store)
-    assert code == 0 and "0 done, 0 failed, 2 pending (1 resumable from a mid-run checkpoint)" in out
+    assert code == 0
+    assert "0 done, 0 failed, 0 running, 2 pending (1 resumable from a mid-run checkpoint)" in out
     assert out.count("resumable") == 2  # the summary and the run's row

@@ -29,7 +29,7 @@ def test_run_then_describe_then_export(tiny_suite, cli, tmp_path):
     assert "DLinear" in out and "2/2" in out  # the result table
     assert err.count("test MSE") == 2  # one line per finished run
     code, out, _ = cli("describe", suite, "--store", store)
-    assert code == 0 and "2 done, 0 failed, 0 pending" in out
+    assert code == 0 and "2 done, 0 failed, 0 running, 0 pending" in out
     code, _, _ = cli("export", suite, "--store", store, "--out", out_csv)
     assert code == 0
     rows = list(csv.DictReader(out_csv.open()))

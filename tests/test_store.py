@@ -3,7 +3,9 @@ and two processes on one store neither duplicate nor lose a run."""
 
 import dataclasses
 import os
+import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -17,7 +19,7 @@ from torch import nn
 from harness.execute import execute
 from harness.registry import register_model
 from harness.runner import RunResult, run_one
-from harness.store import RunStore
+from harness.store import STALE_SECONDS, RunStore
 from harness.suite import load_suite
 
 from conftest import TINY_MODEL, tiny_suite_dict, write_suite
@@ -73,11 +75,15 @@ def test_two_processes_on_one_store_neither_duplicate_nor_lose_a_run(tmp_path):
     suite = write_suite(tmp_path / "s.yaml", tiny_suite_dict(seeds=[1, 2, 3, 4]))
     store = tmp_path / "runs.sqlite"
     procs = [launch(suite, store, "--jobs", "2"), launch(suite, store)]
+    trained = 0
     for proc in procs:
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
+        assert "also trained elsewhere" not in err
+        trained += int(re.search(r"(\d+) trained", err).group(1))
     rows = stored(store)
     assert len(rows) == 4 and all(status == "ok" for _, status, _ in rows)
+    assert trained == 4  # each run claimed by one process, trained once
 
 
 @register_model("test-broken")
@@ -230,3 +236,25 @@ def test_workers_die_with_their_parent(tmp_path, how):
     while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(alive(pid) for pid in workers), "a worker outlived its parent"
+
+
+def test_a_run_is_claimed_once_and_a_dead_or_silent_owner_loses_its_lease(tmp_path):
+    store = RunStore(tmp_path / "runs.sqlite")
+    host = socket.gethostname()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+
+    def lease(key, owner_host, pid, age):
+        store.db.execute("INSERT OR REPLACE INTO leases VALUES (?, ?, ?, 'then', ?)",
+                         (key, owner_host, pid, time.time() - age))  # fmt: skip
+
+    lease("live", host, os.getppid(), 0)  # another live process on this host
+    lease("dead", host, dead.pid, 0)  # its process has exited
+    lease("far", "elsewhere", 1, 10)  # another machine, beating
+    lease("silent", "elsewhere", 1, STALE_SECONDS + 1)  # another machine that stopped beating
+    assert not store.claim("live") and not store.claim("far")
+    assert store.claim("dead") and store.claim("silent") and store.claim("new")
+    assert store.claim("new")  # its own lease
+    assert set(store.running()) == {"live", "far", "dead", "silent", "new"}
+    store.release("new")
+    assert "new" not in store.running()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import resource
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -68,15 +70,30 @@ def latency_ms(model: nn.Module, windows: WindowSet) -> float:
     return 1000 * statistics.median(times)
 
 
+PROC_SELF = Path("/proc/self")
+
+
 def reset_peak_memory(device: torch.device) -> None:
+    """Start a run's peak: the CUDA allocator's on a GPU; on Linux CPU, the kernel's resident-set
+    high-water mark (writing 5 to /proc/self/clear_refs resets VmHWM to the current RSS)."""
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
+    elif (PROC_SELF / "clear_refs").exists():
+        with contextlib.suppress(OSError):  # not permitted here: the process-wide peak is what remains
+            (PROC_SELF / "clear_refs").write_text("5")
 
 
 def peak_memory_mb(device: torch.device) -> tuple[float, str]:
-    """Peak memory since the last reset and what it measures: the CUDA allocator on a GPU, or the
-    process's peak resident set on CPU (a process-wide high-water mark, not reset between runs)."""
+    """Peak memory since `reset_peak_memory` and what it measures: `cuda_allocated` on a GPU; `cpu_rss_run`
+    on Linux, the resident set's high-water mark during the run (memory the allocator kept from earlier
+    runs of the same worker counts: glibc keeps what is freed, harness/cpu.py); elsewhere `cpu_rss`, the
+    process's peak since it started."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20, "cuda_allocated"
+    status = PROC_SELF / "status"
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 2**10, "cpu_rss_run"
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (2**20 if sys.platform == "darwin" else 2**10), "cpu_rss"

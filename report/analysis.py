@@ -85,6 +85,8 @@ def aggregate(runs: pd.DataFrame, method: str = "t") -> pd.DataFrame:
             row[f"{metric}_pi"] = t_prediction_half_width(values)
         for cost in COSTS:
             row[cost] = float(ok[cost].astype(float).mean()) if len(ok) else math.nan
+        kinds = ok["memory_kind"].dropna() if "memory_kind" in ok else pd.Series(dtype=str)
+        row["memory_kind"] = ", ".join(sorted(set(kinds)))
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -81,9 +81,21 @@ def leaderboard(cells: pd.DataFrame, dataset: str) -> str:
     )
 
 
+MEMORY_KINDS = {
+    "cuda_allocated": "the CUDA allocator's peak during the run",
+    "cpu_rss_run": "the resident set's peak during the run (Linux high-water mark reset at its start; memory "
+    "a worker's allocator kept from its earlier runs counts)",
+    "cpu_rss": "the process's peak resident set since it started (runs before this one in the process count)",
+}
+
+
 def efficiency(cells: pd.DataFrame) -> str:
     """Cost figures per cell, measured the same way for every model (means over finished seeds)."""
     protocol = one_protocol(cells)
+    kinds = sorted(
+        {k for v in cells.get("memory_kind", pd.Series(dtype=str)).dropna() for k in v.split(", ") if k}
+    )
+    memory = "; ".join(f"`{k}`: {MEMORY_KINDS.get(k, k)}" for k in kinds) or "no finished run"
     table = [
         [
             r["name"], r["dataset"], r["pred_len"], int(r["seq_len"]),
@@ -98,6 +110,7 @@ def efficiency(cells: pd.DataFrame) -> str:
                "train s"]  # fmt: skip
     return (
         f"### Efficiency, protocol `{protocol}`\n\n"
+        f"Means over finished seeds. Peak MB is {memory}.\n\n"
         + tabulate(table, headers, tablefmt="github", disable_numparse=True)
         + "\n"
     )

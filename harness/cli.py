@@ -284,6 +284,13 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise InputError(
             f"{args.suite}: no run store yet for suite {suite.name} (run it first, or give --store)"
         )
+    statuses = store.statuses(spec.key for spec in suite.runs)
+    if "ok" not in statuses.values():
+        n_failed = list(statuses.values()).count("failed")
+        raise InputError(
+            f"{args.suite}: nothing to report for suite {suite.name} in {store.path} "
+            f"({len(suite.runs) - len(statuses)} pending, {n_failed} failed)"
+        )
     out_dir = Path(args.out) if args.out else Path("results") / suite.name
     board, written = write_report(suite, store, out_dir, args.ci)
     print(board)

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from harness.store import RunStore
 from report.analysis import aggregate, bootstrap, first_batches_mean, pairwise_comparison, ranks
 from report.audit import dynonet_audit
 from report.check import reference_from, regressions
@@ -216,3 +217,13 @@ def test_dynonet_audit_judges_each_claim_from_the_runs():
     assert "| does not hold " in leak  # published beats clean by ~0.009 on every seed
     assert "| holds " in lines["MSE 0.386 / MAE 0.415"]  # 0.386 lies in one run's spread of ours
     assert "lookbacks differ" not in text and "DynoNet vs TSMixer, both at L = 96" in text
+
+
+def test_report_with_no_finished_run_says_so_in_one_line(tmp_path, cli):
+    suite = write_suite(tmp_path / "a.yaml", tiny_suite_dict(seeds=[1, 2]))
+    store = tmp_path / "runs.sqlite"
+    RunStore(store)  # a store that holds none of the suite's runs
+    code, out, err = cli("report", suite, "--store", store, "--out", tmp_path / "r")
+    assert code == 2 and out == ""
+    assert err.strip().endswith("(2 pending, 0 failed)") and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "r").exists()

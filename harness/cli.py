@@ -86,6 +86,11 @@ def parser() -> argparse.ArgumentParser:
     with_store(
         sub.add_parser("snapshot", help="a consistent copy of the store to commit; run resumes from it")
     )
+    forget = with_store(
+        sub.add_parser("forget", help="delete stored runs of a suite (a diverged run, a corrupt row)")
+    )
+    forget.add_argument("--model", help="only the runs of this suite entry name")
+    forget.add_argument("--key", help="only the run with this key (describe --format json shows keys)")
     sub.add_parser("models", help="registered models")
     sub.add_parser("datasets", help="bundled datasets")
     export = with_store(sub.add_parser("export", help="a suite's stored runs as CSV, one row per run"))
@@ -406,6 +411,28 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_forget(args: argparse.Namespace) -> int:
+    suite = load_suite(args.suite)
+    store = open_store(suite, args.store, create=False)
+    if store is None:
+        raise InputError(f"{args.store or suite.default_store()}: no run store to forget runs in")
+    chosen = [
+        s
+        for s in suite.runs
+        if (not args.model or s.name == args.model) and (not args.key or s.key == args.key)
+    ]
+    if args.model and not any(s.name == args.model for s in suite.runs):
+        names = sorted({s.name for s in suite.runs})
+        raise InputError(f"--model {args.model}: not an entry of suite {suite.name} ({', '.join(names)})")
+    if args.key and not chosen:
+        raise InputError(f"--key {args.key}: no run of suite {suite.name} has this key")
+    removed = store.forget(spec.key for spec in chosen)
+    snapshot = snapshot_path(store.path)
+    also = f" and {snapshot} (commit it)" if snapshot.exists() else ""
+    print(f"{removed} stored runs of suite {suite.name} forgotten in {store.path}{also}; `run` trains them")
+    return 0
+
+
 def cmd_snapshot(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite)
     store = open_store(suite, args.store, create=False)
@@ -433,6 +460,7 @@ def write_csv(out, records: list[dict]) -> None:
 COMMANDS = {
     "run": cmd_run,
     "snapshot": cmd_snapshot,
+    "forget": cmd_forget,
     "describe": cmd_describe,
     "report": cmd_report,
     "check": cmd_check,

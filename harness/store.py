@@ -15,9 +15,11 @@ import socket
 import sqlite3
 import time
 from collections.abc import Iterable
+from contextlib import closing
 from datetime import datetime, timezone
 from pathlib import Path
 
+from harness.errors import InputError
 from harness.runner import RunResult
 from harness.spec import RunSpec
 
@@ -203,6 +205,25 @@ class RunStore:
         )
         return cursor.rowcount == 1
 
+    def forget(self, keys: Iterable[str]) -> int:
+        """Delete the rows (and leases) of `keys` from the store and from its snapshot, so that their runs
+        are pending again and no merge brings them back; return how many store rows went."""
+        params = [(k,) for k in keys]
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            before = self.db.total_changes
+            self.db.executemany("DELETE FROM runs WHERE key = ?", params)
+            removed = self.db.total_changes - before
+            self.db.executemany("DELETE FROM leases WHERE key = ?", params)
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        if snapshot_path(self.path).is_file():
+            with closing(sqlite3.connect(snapshot_path(self.path))) as snapshot, snapshot:
+                snapshot.executemany("DELETE FROM runs WHERE key = ?", params)
+        return removed
+
     def rows(self, keys: Iterable[str] | None = None) -> list[dict]:
         """Stored runs as dicts of the flat columns plus `spec` (RunSpec) and `details` (dict)."""
         self.db.row_factory = sqlite3.Row
@@ -216,7 +237,13 @@ class RunStore:
             if wanted is not None and row["key"] not in wanted:
                 continue
             record = {c: row[c] for c in COLUMNS}
-            record["spec"] = RunSpec.from_json(row["spec_json"])
-            record["details"] = json.loads(row["details_json"])
+            try:
+                record["spec"] = RunSpec.from_json(row["spec_json"])
+                record["details"] = json.loads(row["details_json"])
+            except (ValueError, TypeError, KeyError) as e:  # bytes changed inside the JSON columns
+                raise InputError(
+                    f"{self.path}: the row of run {row['key']} is corrupt ({type(e).__name__}: {e}); "
+                    f"`forget SUITE --key {row['key']}`, or restore it from {snapshot_path(self.path)}"
+                ) from None
             out.append(record)
         return out

@@ -258,3 +258,34 @@ def test_a_run_is_claimed_once_and_a_dead_or_silent_owner_loses_its_lease(tmp_pa
     assert set(store.running()) == {"live", "far", "dead", "silent", "new"}
     store.release("new")
     assert "new" not in store.running()
+
+
+def test_forget_makes_runs_pending_again_in_the_store_and_its_snapshot(tmp_path, cli):
+    suite = write_suite(tmp_path / "s.yaml", tiny_suite_dict(seeds=[1, 2]))
+    store = tmp_path / "runs.sqlite"
+    assert cli("run", suite, "--store", store, "--jobs", "1")[0] == 0
+    assert cli("snapshot", suite, "--store", store)[0] == 0
+    first = load_suite(suite).runs[0]
+    code, out, _ = cli("forget", suite, "--store", store, "--key", first.key)
+    assert code == 0 and out.startswith("1 stored runs")
+    _, out, _ = cli("describe", suite, "--store", store)  # opening the store merges its snapshot
+    assert "1 done, 0 failed, 0 running, 1 pending" in out
+    code, _, err = cli("forget", suite, "--store", store, "--model", "Nope")
+    assert code == 2 and "--model Nope: not an entry" in err
+
+
+def test_a_corrupt_row_is_one_line_naming_the_store_and_the_run(tmp_path, cli):
+    suite = write_suite(tmp_path / "s.yaml", tiny_suite_dict())
+    store = tmp_path / "runs.sqlite"
+    assert cli("run", suite, "--store", store)[0] == 0
+    key = load_suite(suite).runs[0].key
+    with sqlite3.connect(store) as db:
+        db.execute("UPDATE runs SET details_json = substr(details_json, 1, 40) WHERE key = ?", (key,))
+    for command in ("run", "export", "report"):
+        code, _, err = cli(
+            command, suite, "--store", store, *(["--out", tmp_path / "o"] if command != "run" else [])
+        )
+        assert code == 2, command
+        assert f"{store}: the row of run {key} is corrupt" in err and "Traceback" not in err
+    assert cli("forget", suite, "--store", store, "--key", key)[0] == 0
+    assert cli("run", suite, "--store", store)[0] == 0

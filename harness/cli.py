@@ -67,6 +67,9 @@ def parser() -> argparse.ArgumentParser:
         with_store(sub.add_parser("run", help="train every pending run of a suite (resumable)"))
     )
     run.add_argument("--retry-failed", action="store_true", help="train runs stored as failed again")
+    run.add_argument(
+        "--only", nargs="+", metavar="NAME", help="train only these suite entries (one process per model)"
+    )
     describe = with_store(sub.add_parser("describe", help="the plan: every run, its parameters and status"))
     describe.add_argument("--format", choices=("table", "json"), default="table")
     report = with_store(
@@ -152,7 +155,15 @@ def run_pending(args: argparse.Namespace, retry_failed: bool = False):
         f"store {store.path}",
         file=sys.stderr,
     )
-    return suite, store, execute(suite.runs, store, device, jobs, retry_failed, suite.name)
+    runs = suite.runs
+    only = getattr(args, "only", None)
+    if only:
+        unknown = sorted(set(only) - {spec.name for spec in suite.runs})
+        if unknown:
+            names = ", ".join(sorted({spec.name for spec in suite.runs}))
+            raise InputError(f"--only {' '.join(unknown)}: not an entry of suite {suite.name} ({names})")
+        runs = [spec for spec in suite.runs if spec.name in only]
+    return suite, store, execute(runs, store, device, jobs, retry_failed, suite.name)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from conftest import TINY_MODEL
+from conftest import TINY_MODEL, tiny_suite_dict, write_suite
 
 
 def test_describe_lists_every_run_with_its_parameter_count_and_status(tiny_suite, cli, tmp_path):
@@ -83,3 +83,15 @@ def test_entries_with_identical_settings_train_once_and_keep_both_names(tiny_sui
     rows = list(csv.DictReader(out_csv.open()))
     assert [r["name"] for r in rows] == ["DLinear", "Same-again"]
     assert rows[0]["key"] == rows[1]["key"] and rows[0]["test_mse"] == rows[1]["test_mse"]
+
+
+def test_run_only_some_entries(tmp_path, cli):
+    models = [dict(TINY_MODEL), {**TINY_MODEL, "name": "Other", "seq_len": 48}]
+    suite = write_suite(tmp_path / "s.yaml", tiny_suite_dict(models=models))
+    store = tmp_path / "runs.sqlite"
+    code, _, err = cli("run", suite, "--store", store, "--only", "Other")
+    assert code == 0 and "1 trained" in err
+    _, out, _ = cli("describe", suite, "--store", store)
+    assert "1 done, 0 failed, 0 running, 1 pending" in out
+    code, _, err = cli("run", suite, "--store", store, "--only", "Typo")
+    assert code == 2 and "--only Typo: not an entry of suite tiny (DLinear, Other)" in err

@@ -248,6 +248,7 @@ def plan_records(suite: Suite, store: RunStore | None, store_path: Path) -> list
     ]
 
 
+BOOTSTRAP_MIN_SEEDS = 5
 STATUSES = ("ok", "failed", "running", "pending", "resumable")
 
 
@@ -306,6 +307,13 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise InputError(
             f"{args.suite}: nothing to report for suite {suite.name} in {store.path} "
             f"({len(suite.runs) - len(statuses)} pending, {n_failed} failed)"
+        )
+    seeds = len({spec.seed for spec in suite.runs})
+    if args.ci == "bootstrap" and seeds < BOOTSTRAP_MIN_SEEDS:
+        print(
+            f"warning: a bootstrap over {seeds} seeds understates the spread (its interval is far narrower "
+            f"than the t interval below {BOOTSTRAP_MIN_SEEDS} seeds); the tables name the method they use",
+            file=sys.stderr,
         )
     out_dir = Path(args.out) if args.out else Path("results") / suite.name
     board, written = write_report(suite, store, out_dir, args.ci)

@@ -18,6 +18,7 @@ CELL = [*GROUP, "name"]
 METRICS = ("mse", "mae")
 COSTS = ("params", "flops", "latency_ms", "peak_mem_mb", "train_seconds")
 CONFIDENCE = 0.95
+ALPHA = 1 - CONFIDENCE  # significance level of the tests
 
 
 def t_half_width(values: np.ndarray) -> float:
@@ -128,13 +129,23 @@ def paired_comparison(runs: pd.DataFrame, a: str, b: str, metric: str = "test_ms
     return {"diff": float(diffs.mean()), "ci": t_half_width(diffs), "p": p, "n": len(seeds)}
 
 
-def ranks(cells: pd.DataFrame, metric: str = "mse") -> pd.DataFrame:
-    """Rank of each finished cell within its (protocol, dataset, horizon) by mean, and whether its CI
-    overlaps the best's (a tie with the best: the seeds cannot tell them apart)."""
+def ranks(cells: pd.DataFrame, runs: pd.DataFrame, metric: str = "mse") -> pd.DataFrame:
+    """Rank of each finished cell within its (protocol, dataset, horizon) by mean, and whether it is tied
+    with the best: Welch's test of the difference finds no significance at 5% (the rule the comparison
+    table uses). With one seed on either side there is no test, and no tie is claimed."""
     out = cells.copy()
-    mean, ci = out[f"{metric}_mean"], out[f"{metric}_ci"].fillna(0.0)
     groups = [out[c] for c in GROUP]
-    out["rank"] = mean.groupby(groups).rank(method="min")
-    best_upper = (mean + ci).where(out["rank"] == 1).groupby(groups).transform("min")
-    out["tied_with_best"] = mean.notna() & (mean - ci <= best_upper)
+    out["rank"] = out[f"{metric}_mean"].groupby(groups).rank(method="min")
+    tied = []
+    for _, row in out.iterrows():
+        if row["rank"] != row["rank"] or row["rank"] == 1:  # unfinished, or the best itself
+            tied.append(False)
+            continue
+        peers = out[(out[GROUP] == row[GROUP]).all(axis=1)]
+        best = peers.loc[peers["rank"] == 1, "name"].iloc[0]
+        in_group = runs[(runs[GROUP] == row[GROUP]).all(axis=1)]
+        found = pairwise_comparison(in_group, row["name"], best, f"test_{metric}")
+        p = found["p"].iloc[0] if len(found) else math.nan
+        tied.append(bool(p >= ALPHA))
+    out["tied_with_best"] = tied
     return out

@@ -31,7 +31,7 @@ def write_report(suite: Suite, store: RunStore, out_dir: Path, method: str = "t"
     cells = aggregate(runs, method)
     out_dir.mkdir(parents=True, exist_ok=True)
     board = "\n".join(
-        leaderboard(cells, dataset) + "\n" + comparisons(runs, cells, dataset)
+        leaderboard(cells, dataset, runs, method) + "\n" + comparisons(runs, cells, dataset)
         for dataset in cells["dataset"].unique()
     )
     published = pd.read_csv(PUBLISHED)

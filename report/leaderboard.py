@@ -26,7 +26,7 @@ def fmt(mean: float, ci: float) -> str:
 
 
 def cell_text(row: pd.Series, metric: str) -> str:
-    """Mean ± CI; bold if best, underlined if second, ≈ if its interval overlaps the best's."""
+    """Mean ± CI; bold if best, underlined if second, ≈ if not significantly worse than the best."""
     if row["n"] == 0:
         return f"failed ({row['n_failed']}/{row['seeds']})" if row["n_failed"] else "pending"
     text = fmt(row[f"{metric}_mean"], row[f"{metric}_ci"])
@@ -37,13 +37,16 @@ def cell_text(row: pd.Series, metric: str) -> str:
     return {1: f"**{text}**", 2: f"<u>{text}</u>"}.get(int(row["rank"]), text)
 
 
-def leaderboard(cells: pd.DataFrame, dataset: str) -> str:
+INTERVALS = {"t": "95% Student-t CI half-width", "bootstrap": "95% percentile-bootstrap CI half-width"}
+
+
+def leaderboard(cells: pd.DataFrame, dataset: str, runs: pd.DataFrame, method: str = "t") -> str:
     """Rows = models, columns = horizons (MSE and MAE), an average over horizons, and parameters."""
     cells = cells[cells["dataset"] == dataset]
     protocol = one_protocol(cells)
     horizons = sorted(cells["pred_len"].unique())
     names = list(dict.fromkeys(cells["name"]))
-    placed = {metric: ranks(cells, metric) for metric in ("mse", "mae")}
+    placed = {metric: ranks(cells, runs, metric) for metric in ("mse", "mae")}
     table = []
     for name in names:
         row = [name]
@@ -73,9 +76,10 @@ def leaderboard(cells: pd.DataFrame, dataset: str) -> str:
     lookbacks = ", ".join(f"{n} L={int(cells[cells['name'] == n]['seq_len'].iloc[0])}" for n in names)
     return (
         f"### {dataset}, protocol `{protocol}`\n\n"
-        "Test MSE / MAE on the normalised scale, mean ± 95% CI half-width over seeds; **best**, "
-        "<u>second</u>; ≈ tied with the best (the 95% intervals overlap); (n=k/m) where fewer seeds "
-        f"finished than planned; avg rank over the horizons a model finished. Lookbacks: {lookbacks}.\n\n"
+        f"Test MSE / MAE on the normalised scale, mean ± {INTERVALS[method]} over seeds; **best**, "
+        "<u>second</u>; ≈ tied with the best (Welch's test of the difference: p ≥ 0.05, as in the table "
+        "below); (n=k/m) where fewer seeds finished than planned; avg rank over the horizons a model "
+        f"finished. Lookbacks: {lookbacks}.\n\n"
         + tabulate(table, headers, tablefmt="github", disable_numparse=True)
         + "\n"
     )

@@ -63,7 +63,7 @@ def test_failed_runs_are_counted_not_averaged_and_show_as_failed():
     cells = aggregate(table)
     a = cells[cells["name"] == "A"].iloc[0]
     assert a["mse_mean"] == pytest.approx(0.45) and (a["n"], a["n_failed"], a["seeds"]) == (2, 1, 3)
-    text = leaderboard(cells, "ETTh1")
+    text = leaderboard(cells, "ETTh1", table)
     assert "failed (2/2)" in text  # B: never filled with an average
     assert "(n=2/3)" in text  # A: fewer seeds than planned
 
@@ -73,10 +73,11 @@ def test_best_is_bold_second_underlined_and_ties_with_the_best_are_marked():
                  *(run("B", i, v) for i, v in enumerate([0.405, 0.415])),
                  *(run("C", i, v) for i, v in enumerate([0.60, 0.61])))  # fmt: skip
     cells = aggregate(table)
-    text = leaderboard(cells, "ETTh1")
-    assert "**0.405 ± " in text and "<u>0.410 ± " in text and " ≈</u>" in text  # B ties with A
+    text = leaderboard(cells, "ETTh1", table)
+    assert "**0.405 ± " in text and "<u>0.410 ± " in text and " ≈</u>" in text  # B: Welch p ≥ 0.05
+    assert "Student-t" in text and "Welch" in text  # the caption names the interval and the tie rule
     assert "| 0.605 ± 0.064 " in text and "0.605 ± 0.064 ≈" not in text  # C: neither bold nor tied
-    ranked = ranks(cells).set_index("name")
+    ranked = ranks(cells, table).set_index("name")
     assert (
         ranked.loc["A", "rank"] == 1
         and ranked.loc["B", "tied_with_best"]
@@ -85,9 +86,9 @@ def test_best_is_bold_second_underlined_and_ties_with_the_best_are_marked():
 
 
 def test_a_table_never_mixes_protocols():
-    cells = aggregate(runs(run("A", 1, 0.4), run("A", 1, 0.4, protocol="lookback-512")))
+    table = runs(run("A", 1, 0.4), run("A", 1, 0.4, protocol="lookback-512"))
     with pytest.raises(ValueError, match="never mixes protocols"):
-        leaderboard(cells, "ETTh1")
+        leaderboard(aggregate(table), "ETTh1", table)
 
 
 def test_pairwise_comparison_is_welchs_t_test():
@@ -227,3 +228,16 @@ def test_report_with_no_finished_run_says_so_in_one_line(tmp_path, cli):
     assert code == 2 and out == ""
     assert err.strip().endswith("(2 pending, 0 failed)") and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "r").exists()
+
+
+def test_tied_means_welch_not_significant_even_where_the_intervals_overlap():
+    offsets = [-0.006, -0.003, 0.0, 0.003, 0.006]
+    table = runs(*(run("A", i, 0.400 + d) for i, d in enumerate(offsets)),
+                 *(run("B", i, 0.408 + d) for i, d in enumerate(offsets)))  # fmt: skip
+    cells = aggregate(table).set_index("name")
+    assert (
+        cells.loc["A", "mse_mean"] + cells.loc["A", "mse_ci"]
+        > cells.loc["B", "mse_mean"] - cells.loc["B", "mse_ci"]
+    )
+    assert pairwise_comparison(table, "B", "A")["p"].iloc[0] < 0.05
+    assert not ranks(cells.reset_index(), table).set_index("name").loc["B", "tied_with_best"]

@@ -151,7 +151,12 @@ def execute(
                     for future in as_completed(futures):
                         record(future.result())
                 except BaseException:
+                    # Stop the runs in progress now rather than wait hours for them: each resumes from
+                    # its last checkpoint. (The executor has no public way to do this before 3.14.)
+                    workers = list((getattr(pool, "_processes", None) or {}).values())
                     pool.shutdown(wait=False, cancel_futures=True)
+                    for process in workers:
+                        process.terminate()
                     raise
     finally:
         bar.close()

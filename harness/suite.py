@@ -258,6 +258,8 @@ def _expand(path: Path, raw: Any) -> Suite:
                     p for layer, at in base_layers for p in ((layer, at), horizon_layer(layer, at, horizon))
                 ]
                 seq_len, params, config = merged_settings(model, layers, defaults, where)
+                if suite["protocol"] == OFFICIAL:
+                    check_official(entry, model, seq_len, params, config, horizon, where)
                 check_fits(
                     ref.split, n_rows, seq_len, horizon, f"{where} ({entry['name']}, H={horizon}, {ref.name})"
                 )
@@ -272,6 +274,37 @@ def _expand(path: Path, raw: Any) -> Suite:
                     runs.append(spec)
                     param_counts[spec.key] = n_params
     return Suite(suite["name"], suite["protocol"], path, runs, param_counts)
+
+
+OFFICIAL = "official"  # the protocol label that promises each model's own recipe, as its preset gives it
+RECIPE_VARIANTS = ("variant",)  # hyperparameters that choose a variant of a model and leave its recipe
+
+
+def check_official(
+    entry: dict, model: str, seq_len: int, params: dict, config: TrainConfig, horizon: int, where: str
+) -> None:
+    """A suite labelled `official` runs each model's recipe as its preset gives it: no lookback, training
+    setting or hyperparameter of its own (bar a variant choice), so no shortened run carries the label."""
+    if "preset" not in entry:
+        raise InputError(f"{where}: protocol '{OFFICIAL}' needs a preset (the model's recipe) for each entry")
+    _, recipe_seq_len, recipe_params, recipe_config = preset_settings(entry["preset"], horizon)
+    changed = [("seq_len", seq_len, recipe_seq_len)] if seq_len != recipe_seq_len else []
+    changed += [
+        (f"train.{key}", value, getattr(recipe_config, key))
+        for key, value in vars(config).items()
+        if value != getattr(recipe_config, key)
+    ]
+    changed += [
+        (f"params.{key}", params.get(key), recipe_params.get(key))
+        for key in sorted(set(params) | set(recipe_params))
+        if key not in RECIPE_VARIANTS and params.get(key) != recipe_params.get(key)
+    ]
+    if changed:
+        key, ours, theirs = changed[0]
+        raise InputError(
+            f"{where} ({entry['name']}, H={horizon}): protocol '{OFFICIAL}' but {key} is {ours!r}, the "
+            f"recipe's is {theirs!r}; give the suite a protocol of its own (e.g. official-short)"
+        )
 
 
 def merged_settings(

@@ -24,7 +24,7 @@ TINY_TRAIN = {"epochs": 1, "batch_size": 256, "lr": 0.005, "patience": 3, "lradj
 def tiny_suite_dict(**overrides) -> dict:
     suite = {
         "name": "tiny",
-        "protocol": "official",
+        "protocol": "tiny",
         "datasets": ["ETTh1"],
         "horizons": [24],
         "seeds": [1],

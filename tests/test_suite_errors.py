@@ -173,3 +173,28 @@ def test_a_real_process_prints_one_line_and_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"error: {path}: models[0].params.kernel_size: expected int, got 'abc'"
     assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (
+            {"name": "D", "preset": "dlinear-etth1", "train": {"epochs": 2}},
+            "train.epochs is 2, the recipe's is 10",
+        ),
+        ({"name": "D", "preset": "dlinear-etth1", "seq_len": 96}, "seq_len is 96, the recipe's is 336"),
+        (dict(TINY_MODEL), "needs a preset"),
+    ],
+)
+def test_official_label_only_for_recipes_run_as_they_are(tmp_path, cli, entry, message):
+    suite = write_suite(tmp_path / "s.yaml", tiny_suite_dict(protocol="official", models=[entry], train={}))
+    code, _, err = cli("describe", suite)
+    assert code == 2 and message in err and "protocol 'official'" in err
+
+
+def test_official_suite_of_presets_and_a_model_variant_is_accepted(tmp_path, cli):
+    models = [{"name": "D", "preset": "dlinear-etth1"},
+              {"name": "N", "preset": "dynonet-etth1", "params": {"variant": "no_controller"}}]  # fmt: skip
+    suite = write_suite(tmp_path / "s.yaml", tiny_suite_dict(protocol="official", models=models, train={},
+                                                             horizons=[96]))  # fmt: skip
+    assert cli("describe", suite)[0] == 0

@@ -86,6 +86,7 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--tolerance", type=float, default=0.05, help="allowed relative MSE increase (0.05)")
     check.add_argument("--std-tolerance", type=float, default=3.0, help="or this many reference stds (3)")
     check.add_argument("--update-reference", action="store_true", help="write the current cells as reference")
+    check.add_argument("--allow-new", action="store_true", help="suite cells the reference lacks do not fail")
     with_store(
         sub.add_parser("snapshot", help="a consistent copy of the store to commit; run resumes from it")
     )
@@ -324,12 +325,18 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from report.analysis import aggregate
-    from report.check import reference_from, regressions
+    from report.check import covered, read_reference, reference_from, regressions
     from report.runs import runs_table
 
+    reference = None
+    if not args.update_reference:  # a bad reference is found before anything trains
+        try:
+            reference = read_reference(args.reference)
+        except (OSError, ValueError, pd.errors.ParserError) as e:
+            raise InputError(f"--reference {args.reference}: {e}") from None
     suite, store, _ = run_pending(args)
     cells = aggregate(runs_table(suite, store)[0])
-    if args.update_reference:
+    if reference is None:
         unfinished = cells[cells["n"] < cells["seeds"]]
         if not unfinished.empty:
             print(f"reference not written: {', '.join(unfinished['name'])} did not finish every seed")
@@ -337,16 +344,15 @@ def cmd_check(args: argparse.Namespace) -> int:
         reference_from(cells).to_csv(args.reference, index=False)
         print(f"reference with {len(cells)} cells written to {args.reference}")
         return 0
-    try:
-        reference = pd.read_csv(args.reference)
-        bad = regressions(cells, reference, args.tolerance, args.std_tolerance)
-    except (OSError, ValueError, pd.errors.ParserError) as e:
-        raise InputError(f"--reference {args.reference}: {e}") from None
+    if covered(cells, reference) == 0:
+        print(f"check FAILED: {args.reference} covers none of the suite's {len(cells)} cells")
+        return 1
+    bad = regressions(cells, reference, args.tolerance, args.std_tolerance, args.allow_new)
     if bad.empty:
-        print(f"check passed: {len(reference)} cells within tolerance (relative {args.tolerance}, "
+        print(f"check passed: {len(cells)} cells within tolerance (relative {args.tolerance}, "
               f"{args.std_tolerance} std) of {args.reference}")  # fmt: skip
         return 0
-    print(f"check FAILED: {len(bad)} of {len(reference)} cells regressed, failed or are missing")
+    print(f"check FAILED: {len(bad)} cells regressed, failed, are missing or are new")
     print(tabulate(bad, headers="keys", tablefmt="github", showindex=False, floatfmt=".4f"))
     return 1
 

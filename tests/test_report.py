@@ -241,3 +241,30 @@ def test_tied_means_welch_not_significant_even_where_the_intervals_overlap():
     )
     assert pairwise_comparison(table, "B", "A")["p"].iloc[0] < 0.05
     assert not ranks(cells.reset_index(), table).set_index("name").loc["B", "tied_with_best"]
+
+
+def test_check_validates_the_reference_before_training_and_fails_on_uncovered_or_new_cells(tmp_path, cli):
+    suite = write_suite(tmp_path / "s.yaml", tiny_suite_dict())
+    store, reference = tmp_path / "runs.sqlite", tmp_path / "reference.csv"
+    header = "protocol,dataset,name,pred_len,seq_len,mse_mean,mse_std,n\n"
+    for body, message in [
+        ("", "holds no cell"),
+        ("tiny,ETTh1,DLinear,24,96,abc,0.01,2\n", "row 2, column mse_mean: 'abc' is not a number"),
+    ]:
+        reference.write_text(header + body)
+        code, _, err = cli("check", suite, "--store", store, "--reference", reference)
+        assert code == 2 and message in err
+    code, _, err = cli("check", suite, "--store", store, "--reference", tmp_path / "absent.csv")
+    assert code == 2 and not store.exists()  # refused before anything trained
+
+    reference.write_text(header + "tiny,ETTh1,Other,24,96,0.5,0.01,2\n")
+    code, out, _ = cli("check", suite, "--store", store, "--reference", reference)
+    assert code == 1 and "covers none of the suite's 1 cells" in out
+    reference.write_text(header + "tiny,ETTh1,Other,24,96,0.5,0.01,2\ntiny,ETTh1,DLinear,24,96,9.9,0.01,1\n")
+    code, out, _ = cli("check", suite, "--store", store, "--reference", reference)
+    assert code == 1 and "Other" in out and "missing" in out
+    two = write_suite(
+        tmp_path / "two.yaml", tiny_suite_dict(models=[dict(TINY_MODEL), {**TINY_MODEL, "name": "New"}])
+    )
+    code, out, _ = cli("check", two, "--store", store, "--reference", reference)
+    assert code == 1 and "New" in out and "not in the reference" in out

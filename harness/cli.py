@@ -283,6 +283,9 @@ def cmd_describe(args: argparse.Namespace) -> int:
         f"{counts['pending'] + counts['resumable']} pending "
         f"({counts['resumable']} resumable from a mid-run checkpoint)"
     )
+    store_path = (Path(args.store) if args.store else suite.default_store()).resolve()
+    found = "" if store_path.exists() or snapshot_path(store_path).exists() else " (no store there yet)"
+    print(f"store {store_path}{found}; without --store: results/<suite name>/ under the current directory")
     print(
         tabulate(
             table,

@@ -82,8 +82,23 @@ def check_value(value: Any, expected: Any, where: str) -> Any:
         float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
     }.get(expected, lambda v: isinstance(v, expected))
     if not ok(value):
-        raise InputError(f"{where}: expected {type_name(expected)}, got {value!r}")
+        if expected in (int, float) and isinstance(value, str) and _is_number(value):
+            raise InputError(
+                f"{where}: expected a number, got the text {value!r} (YAML reads 1e-3 as text: "
+                "write 1.0e-3 or 0.001)"
+            )
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        hint = " (is this a suite YAML file?)" if where == "suite" else ""
+        raise InputError(f"{where}: expected {type_name(expected)}, got {shown}{hint}")
     return float(value) if expected is float else value
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def check_mapping(mapping: Any, schema: dict[str, Any], where: str, required: tuple[str, ...] = ()) -> dict:
@@ -318,20 +333,21 @@ def merged_settings(
         raise InputError(f"{where}.seq_len: must be at least 1, got {seq_len}")
     registry.get(model)  # imports the model packages, which register their strategies
     allowed = strategy_for(model).OPTIONS
-    params, train, options = {}, {}, {}
+    params, train, options, written_at = {}, {}, {}, {}
     for layer, at in [({"train": defaults}, ""), *layers]:
         params.update(check_params(model, layer.get("params", {}), f"{at}.params"))
         layer_train = dict(layer.get("train", {}))
         options_at = f"{at}.train.options" if at else "train.options"
         options.update(check_mapping(layer_train.pop("options", {}), allowed, options_at))
         train.update(layer_train)
+        written_at.update(dict.fromkeys(layer_train, f"{at}.train" if at else "train"))
     train["options"] = options
     missing = sorted(set(allowed) - set(options))
     if missing:
         raise InputError(f"{where}.train.options.{missing[0]}: missing (required by {model}'s training)")
     config = TrainConfig(**train)
-    for key, problem in config.problems():
-        raise InputError(f"{where}.train.{key}: {problem}")
+    for key, problem in config.problems():  # named where the user wrote it (suite, preset or entry)
+        raise InputError(f"{written_at.get(key, f'{where}.train')}.{key}: {problem}")
     return seq_len, params, config
 
 

@@ -69,6 +69,15 @@ CASES = {
         "lookback 8000 + horizon 720 is longer than the train split",
     ),
     "missing model name": (dict(models=[{"model": "dlinear", "seq_len": 96}]), "models[0].name: missing"),
+    "suite-level train value named where written": (
+        dict(train={"batch_size": 0}),
+        "bad.yaml: train.batch_size: must be at least 1, got 0",
+    ),
+    "entry-level train value named where written": (
+        dict(models=model(train={"batch_size": 0})),
+        "models[0].train.batch_size: must be at least 1",
+    ),
+    "a number YAML reads as text": (dict(train={"lr": "1e-3"}), "write 1.0e-3 or 0.001"),
 }
 
 
@@ -198,3 +207,10 @@ def test_official_suite_of_presets_and_a_model_variant_is_accepted(tmp_path, cli
     suite = write_suite(tmp_path / "s.yaml", tiny_suite_dict(protocol="official", models=models, train={},
                                                              horizons=[96]))  # fmt: skip
     assert cli("describe", suite)[0] == 0
+
+
+def test_a_csv_given_as_the_suite_is_named_not_printed(tmp_path, cli):
+    csv = tmp_path / "data.csv"
+    csv.write_text("date,a,b\n" + "2016-07-01 00:00:00,1.0,2.0\n" * 500)
+    code, _, err = cli("describe", csv)
+    assert code == 2 and "is this a suite YAML file?" in err and len(err) < 300

@@ -21,6 +21,7 @@ from harness import registry
 from harness.cpu import default_jobs
 from harness.datasets import BUNDLED, data_dir, load_table, resolve
 from harness.errors import InputError
+from harness.evaluate import absurd
 from harness.execute import execute
 from harness.protocol import window_counts
 from harness.runner import resolve_device
@@ -220,7 +221,8 @@ def mean_std(values: list[float]) -> str:
 
 
 def plan_records(suite: Suite, store: RunStore | None, store_path: Path) -> list[dict]:
-    """Every planned run with its status: ok, failed, pending, "running (pid, host, since)" (a live process
+    """Every planned run with its status: ok (or "ok, absurd": worse on validation than forecasting zeros),
+    failed, pending, "running (pid, host, since)" (a live process
     holds its lease), or "resumable" (pending with a mid-run checkpoint beside the store: `run` continues
     it from its last finished epoch)."""
     statuses = store.statuses(spec.key for spec in suite.runs) if store else {}
@@ -230,6 +232,11 @@ def plan_records(suite: Suite, store: RunStore | None, store_path: Path) -> list
     for spec in suite.runs:
         if spec.key not in statuses and checkpoint_path(store_path, spec.key).exists():
             statuses[spec.key] = "resumable"
+    if store is not None:
+        for row in store.rows(spec.key for spec in suite.runs):
+            if row["status"] == "ok" and absurd(row["val_mse"], row["details"]):
+                zero = row["details"]["val_zero_mse"]
+                statuses[row["key"]] = f"ok, absurd (val MSE {row['val_mse']:.3g} > {zero:.3g} of zeros)"
     return [
         {
             "name": s.name,
@@ -276,7 +283,7 @@ def cmd_describe(args: argparse.Namespace) -> int:
         ]
         for r in records
     ]
-    counts = {s: sum(r["status"].split(" ")[0] == s for r in records) for s in STATUSES}
+    counts = {s: sum(r["status"].split()[0].strip(",") == s for r in records) for s in STATUSES}
     print(
         f"{suite.name}: {len(records)} runs, protocol {suite.protocol}; {counts['ok']} done, "
         f"{counts['failed']} failed, {counts['running']} running, "

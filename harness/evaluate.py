@@ -47,3 +47,19 @@ def evaluate(model: nn.Module, windows: WindowSet, batch_size: int) -> Metrics:
         window_mse=torch.cat(window_squared).tolist(),
         window_mae=torch.cat(window_absolute).tolist(),
     )
+
+
+@torch.no_grad()
+def zero_forecast_mse(windows: WindowSet, batch_size: int = 4096) -> float:
+    """MSE of forecasting 0 everywhere (the training mean, on the normalised scale) over every window."""
+    total = torch.zeros((), dtype=torch.float64, device=windows.device)
+    for _, _, y in windows.batches(batch_size):
+        total += y.double().square().sum()
+    return float(total) / (len(windows) * windows.pred_len * windows.n_channels)
+
+
+def absurd(val_mse: float | None, details: dict) -> bool:
+    """A finished run whose validation MSE is above that of forecasting zeros learned nothing usable: it
+    diverged without becoming NaN (say lr 1e6). It is flagged, never silently ranked."""
+    zero = details.get("val_zero_mse")
+    return val_mse is not None and zero is not None and val_mse > zero

@@ -16,7 +16,7 @@ from harness import __version__, introspect, profile, registry
 from harness.cpu import prepare_process
 from harness.datasets import DatasetRef, load_table
 from harness.errors import InputError
-from harness.evaluate import evaluate
+from harness.evaluate import evaluate, zero_forecast_mse
 from harness.protocol import prepare
 from harness.spec import RunSpec
 from harness.train import fit
@@ -122,6 +122,7 @@ def _train_and_score(
         forecasts=introspect.forecasts(model, splits.test),
         signals=introspect.controller_signals(model, splits.test),
         channels=list(table.columns),
+        val_zero_mse=zero_forecast_mse(splits.val),  # what `absurd` compares the run's val MSE with
         test_mse_per_channel=test.mse_per_channel,
         test_mae_per_channel=test.mae_per_channel,
         test_window_mse=[float(f"{v:.6g}") for v in test.window_mse],  # 6 digits: ~55 kB a run

@@ -77,6 +77,7 @@ def aggregate(runs: pd.DataFrame, method: str = "t") -> pd.DataFrame:
             seeds=len(group),
             n=len(ok),
             n_failed=int((group["status"] == "failed").sum()),
+            n_absurd=int(group["absurd"].sum()) if "absurd" in group else 0,
         )
         for metric in METRICS:
             values = ok[f"test_{metric}"].to_numpy(dtype=float)

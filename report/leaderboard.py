@@ -32,6 +32,8 @@ def cell_text(row: pd.Series, metric: str) -> str:
     text = fmt(row[f"{metric}_mean"], row[f"{metric}_ci"])
     if row["n"] < row["seeds"]:
         text += f" (n={row['n']}/{row['seeds']})"
+    if row.get("n_absurd", 0):
+        text += f" ⚠ {row['n_absurd']} absurd"
     if row["rank"] > 1 and row["tied_with_best"]:
         text += " ≈"
     return {1: f"**{text}**", 2: f"<u>{text}</u>"}.get(int(row["rank"]), text)
@@ -78,7 +80,8 @@ def leaderboard(cells: pd.DataFrame, dataset: str, runs: pd.DataFrame, method: s
         f"### {dataset}, protocol `{protocol}`\n\n"
         f"Test MSE / MAE on the normalised scale, mean ± {INTERVALS[method]} over seeds; **best**, "
         "<u>second</u>; ≈ tied with the best (Welch's test of the difference: p ≥ 0.05, as in the table "
-        "below); (n=k/m) where fewer seeds finished than planned; avg rank over the horizons a model "
+        "below); (n=k/m) where fewer seeds finished than planned; ⚠ k absurd: k runs whose validation MSE "
+        "is above that of forecasting zeros (diverged; `forget` them); avg rank over the horizons a model "
         f"finished. Lookbacks: {lookbacks}.\n\n"
         + tabulate(table, headers, tablefmt="github", disable_numparse=True)
         + "\n"

@@ -7,6 +7,7 @@ import math
 
 import pandas as pd
 
+from harness.evaluate import absurd
 from harness.store import COLUMNS, RunStore
 from harness.suite import Suite
 from report.analysis import first_batches_mean
@@ -24,7 +25,11 @@ def runs_table(suite: Suite, store: RunStore | None) -> tuple[pd.DataFrame, dict
                    status=row["status"] or "pending")  # fmt: skip
         records.append(row)
     details = {key: row["details"] for key, row in stored.items()}
-    return pd.DataFrame.from_records(records, columns=list(COLUMNS)), details
+    table = pd.DataFrame.from_records(records, columns=list(COLUMNS))
+    table["absurd"] = [
+        r.status == "ok" and absurd(r.val_mse, details.get(r.key, {})) for r in table.itertuples()
+    ]
+    return table, details
 
 
 def with_loader_scores(runs: pd.DataFrame, details: dict[str, dict], published: pd.DataFrame) -> pd.DataFrame:

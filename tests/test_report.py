@@ -268,3 +268,13 @@ def test_check_validates_the_reference_before_training_and_fails_on_uncovered_or
     )
     code, out, _ = cli("check", two, "--store", store, "--reference", reference)
     assert code == 1 and "New" in out and "not in the reference" in out
+
+
+def test_a_diverged_but_finite_run_is_flagged_absurd_in_describe_and_report(tmp_path, cli):
+    suite = write_suite(tmp_path / "s.yaml", tiny_suite_dict(train={**tiny_suite_dict()["train"], "lr": 1e6}))
+    store = tmp_path / "runs.sqlite"
+    assert cli("run", suite, "--store", store)[0] == 0  # stored ok: its losses stayed finite
+    _, out, _ = cli("describe", suite, "--store", store)
+    assert "ok, absurd (val MSE" in out and "1 done" in out
+    code, out, _ = cli("report", suite, "--store", store, "--out", tmp_path / "r")
+    assert code == 0 and "⚠ 1 absurd" in out

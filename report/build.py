@@ -55,7 +55,10 @@ def write_report(suite: Suite, store: RunStore, out_dir: Path, method: str = "t"
         points = group.rename(columns={"model": "model_key", "name": "model"})
         for axis, label in PARETO_AXES.items():
             base = figures / f"pareto-{dataset}-H{horizon}-{axis}"
-            title = f"{dataset}, H={horizon}, protocol {suite.protocol}"
+            seeds = int(group["seeds"].max())
+            interval = "Student-t" if method == "t" else "percentile-bootstrap"
+            title = (f"{dataset}, H={horizon}, protocol {suite.protocol}\n"
+                     f"error bars: 95% {interval} CI of the mean over {seeds} seeds")  # fmt: skip
             written += plots.plot_pareto(points, axis, base, title, label)
         written += forecast_figure(suite, runs, details, dataset, horizon, figures)
     written += gate_figures(runs, details, figures)

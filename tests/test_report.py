@@ -176,6 +176,8 @@ def test_check_and_report_commands_on_a_real_tiny_suite(tmp_path, cli):
     figures = sorted((tmp_path / "report" / "figures").glob("*.png"))
     assert {f.stem.split("-")[0] for f in figures} == {"pareto", "forecast"}
     assert all(f.read_bytes()[:8] == PNG for f in figures)
+    pareto = (tmp_path / "report" / "figures" / "pareto-ETTh1-H24-params.svg").read_text()
+    assert "error bars: 95% Student-t CI of the mean over 2 seeds" in pareto
 
 
 def test_report_of_a_partly_run_suite_shows_pending_cells(tmp_path, cli):

@@ -53,8 +53,9 @@ def flops_per_sample(model: nn.Module, windows: WindowSet) -> int:
 
 
 @torch.no_grad()
-def latency_ms(model: nn.Module, windows: WindowSet) -> float:
-    """Median wall time of one forward pass over a batch of LATENCY_BATCH windows, after warm-up."""
+def latency_ms(model: nn.Module, windows: WindowSet) -> tuple[float, float]:
+    """Median wall time of one forward pass over a batch of LATENCY_BATCH windows, after 3 warm-up passes,
+    and the interquartile range of the LATENCY_REPEATS passes (their spread: a loaded machine widens it)."""
     model.eval()
     batch = min(LATENCY_BATCH, len(windows))
     x, x_mark, _ = windows.batch(torch.arange(batch, device=windows.device))
@@ -66,8 +67,9 @@ def latency_ms(model: nn.Module, windows: WindowSet) -> float:
         model(x, x_mark)
         synchronize()
         if i >= 3:
-            times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+            times.append(1000 * (time.perf_counter() - start))
+    quartiles = statistics.quantiles(times, n=4)
+    return statistics.median(times), quartiles[2] - quartiles[0]
 
 
 PROC_SELF = Path("/proc/self")

@@ -116,13 +116,14 @@ def _train_and_score(
     )
     result.train_seconds = fitted.train_seconds
     result.flops = profile.flops_per_sample(model, splits.test)
-    result.latency_ms = profile.latency_ms(model, splits.test)
+    result.latency_ms, latency_iqr = profile.latency_ms(model, splits.test)
     result.peak_mem_mb, result.memory_kind = profile.peak_memory_mb(device)
     result.details.update(
         forecasts=introspect.forecasts(model, splits.test),
         signals=introspect.controller_signals(model, splits.test),
         channels=list(table.columns),
-        val_zero_mse=zero_forecast_mse(splits.val),  # what `absurd` compares the run's val MSE with
+        val_zero_mse=zero_forecast_mse(splits.val),
+        latency_iqr_ms=latency_iqr,  # what `absurd` compares the run's val MSE with
         test_mse_per_channel=test.mse_per_channel,
         test_mae_per_channel=test.mae_per_channel,
         test_window_mse=[float(f"{v:.6g}") for v in test.window_mse],  # 6 digits: ~55 kB a run

@@ -85,8 +85,9 @@ def aggregate(runs: pd.DataFrame, method: str = "t") -> pd.DataFrame:
             row[f"{metric}_std"] = float(values.std(ddof=1)) if len(values) > 1 else math.nan
             row[f"{metric}_ci"] = half_width(values, method)
             row[f"{metric}_pi"] = t_prediction_half_width(values)
-        for cost in COSTS:
-            row[cost] = float(ok[cost].astype(float).mean()) if len(ok) else math.nan
+        for cost in (*COSTS, "latency_iqr_ms"):
+            values = ok[cost].astype(float) if cost in ok else pd.Series(dtype=float)
+            row[cost] = float(values.mean()) if len(values.dropna()) else math.nan
         kinds = ok["memory_kind"].dropna() if "memory_kind" in ok else pd.Series(dtype=str)
         row["memory_kind"] = ", ".join(sorted(set(kinds)))
         rows.append(row)

@@ -96,6 +96,11 @@ MEMORY_KINDS = {
 }
 
 
+def latency_text(r: pd.Series) -> str:
+    iqr = r.get("latency_iqr_ms", math.nan)
+    return f"{r['latency_ms']:.2f}" + ("" if pd.isna(iqr) else f" ({iqr:.2f})")
+
+
 def efficiency(cells: pd.DataFrame) -> str:
     """Cost figures per cell, measured the same way for every model (means over finished seeds)."""
     protocol = one_protocol(cells)
@@ -107,14 +112,14 @@ def efficiency(cells: pd.DataFrame) -> str:
         [
             r["name"], r["dataset"], r["pred_len"], int(r["seq_len"]),
             *(("–",) * 5 if r["n"] == 0 else (
-                f"{int(r['params']):,}", f"{r['flops'] / 1e6:,.1f}", f"{r['latency_ms']:.2f}",
+                f"{int(r['params']):,}", f"{r['flops'] / 1e6:,.1f}", latency_text(r),
                 f"{r['peak_mem_mb']:,.0f}", f"{r['train_seconds']:,.1f}",
             )),
         ]
         for _, r in cells.iterrows()
     ]  # fmt: skip
-    headers = ["model", "dataset", "H", "L", "params", "MFLOPs/sample", "latency ms (batch 32)", "peak MB",
-               "train s"]  # fmt: skip
+    headers = ["model", "dataset", "H", "L", "params", "MFLOPs/sample", "latency ms (batch 32, median, IQR)",
+               "peak MB", "train s"]  # fmt: skip
     return (
         f"### Efficiency, protocol `{protocol}`\n\n"
         f"Means over finished seeds. Peak MB is {memory}.\n\n"

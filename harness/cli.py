@@ -327,6 +327,12 @@ def cmd_report(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     out_dir = Path(args.out) if args.out else Path("results") / suite.name
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if not os.access(out_dir, os.W_OK):
+            raise PermissionError(13, "Permission denied")
+    except OSError as e:
+        raise InputError(f"--out {out_dir}: cannot write there ({e.strerror})") from None
     board, written = write_report(suite, store, out_dir, args.ci)
     print(board)
     print(f"{len(written)} files written to {out_dir}", file=sys.stderr)
@@ -439,9 +445,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     if out_path == "-":
         write_csv(sys.stdout, records)
         return 0
-    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-    with open(out_path, "w", newline="") as out:
-        write_csv(out, records)
+    try:
+        Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+        with open(out_path, "w", newline="") as out:
+            write_csv(out, records)
+    except OSError as e:
+        raise InputError(f"--out {out_path}: cannot write there ({e.strerror})") from None
     print(f"{len(records)} runs of {len(suite.runs)} planned written to {out_path}", file=sys.stderr)
     return 0
 

@@ -18,9 +18,9 @@ from typing import Any
 import yaml
 
 from harness import ROOT, __version__, registry
-from harness.datasets import BUNDLED, DatasetRef, load_table, resolve
+from harness.datasets import BUNDLED, DatasetRef, Table, load_table, resolve
 from harness.errors import InputError
-from harness.protocol import check_fits
+from harness.protocol import check_fits, split_bounds
 from harness.spec import RunSpec, TrainConfig
 from harness.train import strategy_for
 
@@ -228,9 +228,10 @@ def load_suite(path: str | Path) -> Suite:
 
 def _expand(path: Path, raw: Any) -> Suite:
     suite = check_mapping(raw, TOP_KEYS, "", ("name", "protocol", "datasets", "horizons", "seeds", "models"))
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+", suite["name"]):
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", suite["name"]):
         raise InputError(
-            f"name: {suite['name']!r} must be letters, digits, '_', '.' or '-' (it names a folder)"
+            f"name: {suite['name']!r} must be letters, digits, '_', '.' or '-', not starting with '.' or '-' "
+            "(it names a folder under results/)"
         )
     horizons = check_grid_list(suite, "horizons", int)
     seeds = check_grid_list(suite, "seeds", int)
@@ -267,7 +268,9 @@ def _expand(path: Path, raw: Any) -> Suite:
             )
         base_layers = [(preset, preset_at), (entry, where)] if preset else [(entry, where)]
         for ref in datasets:
-            n_rows, n_channels = load_table(ref).values.shape
+            table = load_table(ref)
+            n_rows, n_channels = table.values.shape
+            check_no_constant_column(table, ref, n_rows)
             for horizon in horizons:
                 layers = [
                     p for layer, at in base_layers for p in ((layer, at), horizon_layer(layer, at, horizon))
@@ -319,6 +322,18 @@ def check_official(
         raise InputError(
             f"{where} ({entry['name']}, H={horizon}): protocol '{OFFICIAL}' but {key} is {ours!r}, the "
             f"recipe's is {theirs!r}; give the suite a protocol of its own (e.g. official-short)"
+        )
+
+
+def check_no_constant_column(table: Table, ref: DatasetRef, n_rows: int) -> None:
+    """A channel constant over the training rows has no scale: its normalised errors would be raw ones, so
+    the dataset's MSE would not be comparable. Refused, naming the column."""
+    train_end = split_bounds(ref.split, n_rows, 0)["train"][1]
+    constant = [c for c, s in zip(table.columns, table.values[:train_end].std(axis=0), strict=True) if s == 0]
+    if constant:
+        raise InputError(
+            f"{ref.path}: column {constant[0]!r} is constant over the training rows, so it has no scale and "
+            "its errors would not be comparable; drop the column"
         )
 
 

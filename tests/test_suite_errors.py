@@ -214,3 +214,29 @@ def test_a_csv_given_as_the_suite_is_named_not_printed(tmp_path, cli):
     csv.write_text("date,a,b\n" + "2016-07-01 00:00:00,1.0,2.0\n" * 500)
     code, _, err = cli("describe", csv)
     assert code == 2 and "is this a suite YAML file?" in err and len(err) < 300
+
+
+def test_a_custom_csv_with_a_constant_column_is_refused_naming_it(tmp_path, cli):
+    rows = "".join(f"2020-01-{1 + i // 24:02d} {i % 24:02d}:00:00,{i},3,{i % 5}\n" for i in range(400))
+    custom_csv(tmp_path, rows)
+    suite = tiny_suite_dict(datasets=[{"name": "own", "path": "own.csv"}], models=model(seq_len=24))
+    code, _, err = cli("describe", write_suite(tmp_path / "s.yaml", suite))
+    header_columns = HEADER.strip().split(",")
+    assert code == 2 and f"column {header_columns[2]!r} is constant over the training rows" in err
+
+
+@pytest.mark.parametrize("name", ["..", ".hidden", "a/b", "-x"])
+def test_a_suite_name_is_a_plain_folder_name(tmp_path, cli, name):
+    code, _, err = cli("describe", write_suite(tmp_path / "s.yaml", tiny_suite_dict(name=name)))
+    assert code == 2 and "it names a folder under results/" in err
+
+
+def test_export_and_report_to_an_unwritable_place_is_one_line(tmp_path, cli):
+    suite = write_suite(tmp_path / "s.yaml", tiny_suite_dict())
+    store = tmp_path / "runs.sqlite"
+    assert cli("run", suite, "--store", store)[0] == 0
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    for command, out in (("export", blocker / "runs.csv"), ("report", blocker / "report")):
+        code, _, err = cli(command, suite, "--store", store, "--out", out)
+        assert code == 2 and f"--out {out}: cannot write there" in err and "Traceback" not in err

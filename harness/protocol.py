@@ -45,9 +45,15 @@ def window_counts(rule: str, n_rows: int, seq_len: int, pred_len: int) -> dict[s
 def check_fits(rule: str, n_rows: int, seq_len: int, pred_len: int, where: str) -> None:
     """Raise InputError when lookback + horizon leave a split without a single window."""
     bounds = split_bounds(rule, n_rows, seq_len)
-    if bounds["test"][1] > n_rows or bounds["val"][0] < 0:
+    if bounds["test"][1] > n_rows:
         raise InputError(
             f"{where}: the dataset has {n_rows} rows, too few for its split (needs {bounds['test'][1]})"
+        )
+    if bounds["val"][0] < 0:
+        train_rows = bounds["train"][1]
+        raise InputError(
+            f"{where}: lookback {seq_len} is longer than the training split ({train_rows} rows), which the "
+            "validation windows' lookback reaches back into"
         )
     for name, count in window_counts(rule, n_rows, seq_len, pred_len).items():
         if count < 1:

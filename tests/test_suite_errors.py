@@ -69,6 +69,10 @@ CASES = {
         "lookback 8000 + horizon 720 is longer than the train split",
     ),
     "missing model name": (dict(models=[{"model": "dlinear", "seq_len": 96}]), "models[0].name: missing"),
+    "lookback longer than the training rows": (
+        dict(models=model(seq_len=100000)),
+        "lookback 100000 is longer than the training split (8640 rows)",
+    ),
     "suite-level train value named where written": (
         dict(train={"batch_size": 0}),
         "bad.yaml: train.batch_size: must be at least 1, got 0",

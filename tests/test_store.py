@@ -289,3 +289,14 @@ def test_a_corrupt_row_is_one_line_naming_the_store_and_the_run(tmp_path, cli):
         assert f"{store}: the row of run {key} is corrupt" in err and "Traceback" not in err
     assert cli("forget", suite, "--store", store, "--key", key)[0] == 0
     assert cli("run", suite, "--store", store)[0] == 0
+
+
+def test_describe_shows_a_run_another_process_is_training(tmp_path, cli):
+    suite = write_suite(tmp_path / "s.yaml", tiny_suite_dict(seeds=[1, 2]))
+    store = RunStore(tmp_path / "runs.sqlite")
+    first = load_suite(suite).runs[0]
+    store.db.execute("INSERT INTO leases VALUES (?, ?, ?, '2026-12-01T10:00:00+00:00', ?)",
+                     (first.key, socket.gethostname(), os.getppid(), time.time()))  # fmt: skip
+    code, out, _ = cli("describe", suite, "--store", tmp_path / "runs.sqlite")
+    assert code == 0 and "1 running" in out
+    assert f"running (pid {os.getppid()}, {socket.gethostname()}, since 2026-12-01T10:00:00+00:00)" in out

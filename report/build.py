@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from harness import registry
 from harness.datasets import DatasetRef, load_table
 from harness.protocol import prepare
 from harness.store import RunStore
@@ -35,11 +36,16 @@ def write_report(suite: Suite, store: RunStore, out_dir: Path, method: str = "t"
         for dataset in cells["dataset"].unique()
     )
     published = pd.read_csv(PUBLISHED)
+    variants = {}  # entry name → the variant it runs, for models with a `variant` hyperparameter
+    for spec in suite.runs:
+        declared = registry.get(spec.model).hparams().get("variant")
+        if declared is not None:
+            variants[spec.name] = spec.params.get("variant", declared.default)
     texts = {
         "leaderboard.md": f"# {suite.name}: leaderboard\n\n{board}",
         "efficiency.md": f"# {suite.name}: efficiency\n\n{efficiency(cells)}",
         "reproduction.md": f"# {suite.name}: published numbers\n\n"
-        + reproduction(cells, published, with_loader_scores(runs, details, published)),
+        + reproduction(cells, published, with_loader_scores(runs, details, published), variants),
     }
     audited = [spec for spec in suite.runs if spec.dataset == "ETTh1" and spec.pred_len == AUDIT_HORIZON]
     if any(spec.model == "dynonet" for spec in audited):

@@ -149,14 +149,20 @@ def loader_text(r: pd.Series, cell_runs: pd.DataFrame) -> tuple[str, str]:
     return text, inside(r["mse"], mean, t_prediction_half_width(values))
 
 
-def reproduction(cells: pd.DataFrame, published: pd.DataFrame, runs: pd.DataFrame) -> str:
+def reproduction(
+    cells: pd.DataFrame, published: pd.DataFrame, runs: pd.DataFrame, variants: dict[str, str] | None = None
+) -> str:
     """Published value (with its source and lookback) against ours: our mean with its 95% CI, and whether
     the published value, one run or a few, lies inside our mean's CI and inside the 95% prediction interval
     of one run of ours. Where the authors' protocol differs in a way that moves the number, the row says so,
     and where their test loader drops its last partial batch, ours is also scored on the windows it keeps
-    (`runs` holds that per run: `test_mse_loader`). Published numbers stay reference data."""
+    (`runs` holds that per run: `test_mse_loader`). `variants` maps an entry name to its model variant, for
+    published rows that name one. Published numbers stay reference data."""
     protocol = one_protocol(cells)
     merged = cells.merge(published, on=["model", "dataset", "pred_len"], suffixes=("", "_published"))
+    if "variant" in merged:  # a published number of one variant (DynoNet's `published`) is not another's
+        ours = merged["name"].map(variants or {})
+        merged = merged[merged["variant"].isna() | (merged["variant"] == ours)]
     table = []
     for _, r in merged.iterrows():
         cell_runs = runs[(runs["name"] == r["name"]) & (runs["dataset"] == r["dataset"])

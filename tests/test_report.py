@@ -280,3 +280,14 @@ def test_a_diverged_but_finite_run_is_flagged_absurd_in_describe_and_report(tmp_
     assert "ok, absurd (val MSE" in out and "1 done" in out
     code, out, _ = cli("report", suite, "--store", store, "--out", tmp_path / "r")
     assert code == 0 and "⚠ 1 absurd" in out
+
+
+def test_a_published_number_of_one_variant_is_compared_with_that_variant_only():
+    names = ("DynoNet", "DynoNet-nc")
+    table = runs(*(run(name, i, 0.39, model="dynonet", seq_len=512) for name in names for i in (1, 2)))
+    published = pd.DataFrame([{"model": "dynonet", "dataset": "ETTh1", "pred_len": 96, "seq_len": 512,
+                               "mse": 0.386, "mae": 0.415, "source": "README",
+                               "variant": "published"}])  # fmt: skip
+    variants = {"DynoNet": "published", "DynoNet-nc": "no_controller"}
+    text = reproduction(aggregate(table), published, table, variants)
+    assert "| DynoNet " in text and "DynoNet-nc" not in text

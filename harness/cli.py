@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import statistics
+import subprocess
 import sys
 from pathlib import Path
 
@@ -78,6 +79,11 @@ def parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--out", help="folder (default: results/<suite name>/)")
     report.add_argument("--ci", choices=("t", "bootstrap"), default="t", help="confidence interval method")
+    report.add_argument(
+        "--readme",
+        help="also put the leaderboard in this Markdown file, between <!-- begin SUITE --> and "
+        "<!-- end SUITE --> (with the commit and the CPU-hours that produced it)",
+    )
     check = with_execution(
         with_store(
             sub.add_parser("check", help="CI gate: run what is pending, compare cells with a reference")
@@ -336,6 +342,24 @@ def cmd_report(args: argparse.Namespace) -> int:
     board, written = write_report(suite, store, out_dir, args.ci)
     print(board)
     print(f"{len(written)} files written to {out_dir}", file=sys.stderr)
+    if args.readme:
+        from report.build import headline, replace_block
+        from report.runs import runs_table
+
+        readme = Path(args.readme)
+        try:
+            commit = (
+                subprocess.run(
+                    ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=readme.parent
+                ).stdout.strip()
+                or "unknown (not a git checkout)"
+            )
+            text = readme.read_text()
+            block = headline(suite, runs_table(suite, store)[0], board, commit)
+            readme.write_text(replace_block(text, suite.name, block))
+        except (OSError, ValueError) as e:
+            raise InputError(f"--readme {readme}: {e}") from None
+        print(f"leaderboard of suite {suite.name} put in {readme}", file=sys.stderr)
     return 0
 
 

@@ -291,3 +291,18 @@ def test_a_published_number_of_one_variant_is_compared_with_that_variant_only():
     variants = {"DynoNet": "published", "DynoNet-nc": "no_controller"}
     text = reproduction(aggregate(table), published, table, variants)
     assert "| DynoNet " in text and "DynoNet-nc" not in text
+
+
+def test_report_puts_the_leaderboard_in_a_readme_block(tmp_path, cli):
+    suite = write_suite(tmp_path / "s.yaml", tiny_suite_dict())
+    store = tmp_path / "runs.sqlite"
+    assert cli("run", suite, "--store", store)[0] == 0
+    readme = tmp_path / "README.md"
+    readme.write_text("# Title\n\n<!-- begin tiny -->\nold\n<!-- end tiny -->\n\nafter\n")
+    code, _, _ = cli("report", suite, "--store", store, "--out", tmp_path / "r", "--readme", readme)
+    text = readme.read_text()
+    assert code == 0 and "old" not in text and text.endswith("<!-- end tiny -->\n\nafter\n")
+    assert "from 1 of 1 planned runs" in text and "CPU-hours of training" in text and "| DLinear" in text
+    readme.write_text("no block here\n")
+    code, _, err = cli("report", suite, "--store", store, "--out", tmp_path / "r", "--readme", readme)
+    assert code == 2 and "has no '<!-- begin tiny -->'" in err

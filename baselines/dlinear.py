@@ -29,7 +29,8 @@ class DLinear(nn.Module):
         self.trend = nn.ModuleList(nn.Linear(seq_len, pred_len) for _ in range(n_maps))
 
     def forward(self, x: torch.Tensor, x_mark: torch.Tensor | None = None) -> torch.Tensor:
-        seasonal, trend = (part.transpose(1, 2) for part in self.decompose(x))  # [B, C, L]
+        # Time last and contiguous, so that both Linear maps read their input without a copy.
+        seasonal, trend = self.decompose(x.transpose(1, 2).contiguous(), dim=2)  # [B, C, L]
         if self.individual:
             out = torch.stack(
                 [

@@ -20,12 +20,17 @@ class SeriesDecomposition(nn.Module):
         super().__init__()
         self.kernel_size = kernel_size
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        k = self.kernel_size
-        pad = (k - 1) // 2
-        padded = torch.cat([x[:, :1].expand(-1, pad, -1), x, x[:, -1:].expand(-1, pad, -1)], dim=1)
-        sums = F.pad(padded.double().cumsum(dim=1), (0, 0, 1, 0))  # sums[:, j] = padded[:, :j].sum(1)
-        trend = ((sums[:, k:] - sums[:, :-k]) / k).to(x.dtype)
+    def forward(self, x: torch.Tensor, dim: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x − trend, trend) with time along `dim` (DLinear decomposes a [B, C, L] view in place)."""
+        k, n = self.kernel_size, x.shape[dim]
+        ends = list(x.shape)
+        ends[dim] = (k - 1) // 2
+        padded = torch.cat([x.narrow(dim, 0, 1).expand(ends), x, x.narrow(dim, n - 1, 1).expand(ends)], dim)
+        sums = padded.double().cumsum(dim)  # sums[j] = padded[:j + 1].sum()
+        # trend[i] = (sums[i + k − 1] − sums[i − 1]) / k, with sums[−1] = 0
+        window_sums = sums.narrow(dim, k - 1, n).clone()
+        window_sums.narrow(dim, 1, n - 1).sub_(sums.narrow(dim, 0, n - 1))
+        trend = (window_sums / k).to(x.dtype)
         return x - trend, trend
 
 

@@ -32,10 +32,11 @@ def evaluate(model: nn.Module, windows: WindowSet, batch_size: int) -> Metrics:
     window_squared, window_absolute = [], []
     for x, x_mark, y in windows.batches(batch_size):
         error = (model(x, x_mark).float() - y).double()
-        squared += error.square().sum(dim=(0, 1))
-        absolute += error.abs().sum(dim=(0, 1))
-        window_squared.append(error.square().mean(dim=(1, 2)))
-        window_absolute.append(error.abs().mean(dim=(1, 2)))
+        error_squared, error_absolute = error.square(), error.abs()
+        squared += error_squared.sum(dim=(0, 1))
+        absolute += error_absolute.sum(dim=(0, 1))
+        window_squared.append(error_squared.mean(dim=(1, 2)))
+        window_absolute.append(error_absolute.mean(dim=(1, 2)))
     per_value = len(windows) * windows.pred_len  # values per channel
     mse_c, mae_c = (squared / per_value).tolist(), (absolute / per_value).tolist()
     return Metrics(

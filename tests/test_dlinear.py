@@ -48,6 +48,32 @@ def test_running_sum_trend_equals_the_official_avg_pool_to_float_rounding():
     torch.testing.assert_close(grad, reference_grad, rtol=0, atol=2e-6)
 
 
+def test_window_sums_give_the_bits_of_revision_one_along_either_time_axis():
+    """Revision 1's trend was (S[i + k] − S[i]) / k over zero-led float64 running sums S; the faster form
+    (no zero-padded copy, time on any axis) must keep those bits, or stored runs would silently change."""
+    torch.manual_seed(0)
+    x = 3 * torch.randn(32, 336, 7)
+    sums = torch.nn.functional.pad(
+        torch.cat([x[:, :1].expand(-1, 12, -1), x, x[:, -1:].expand(-1, 12, -1)], dim=1).double().cumsum(1),
+        (0, 0, 1, 0),
+    )
+    revision_one = ((sums[:, 25:] - sums[:, :-25]) / 25).float()
+    _, trend = SeriesDecomposition(25)(x)
+    _, trend_time_last = SeriesDecomposition(25)(x.transpose(1, 2).contiguous(), dim=2)
+    assert torch.equal(trend, revision_one)
+    assert torch.equal(trend_time_last.transpose(1, 2), revision_one)
+
+
+def test_forward_gives_the_bits_of_decomposing_time_major():
+    """DLinear decomposes a [B, C, L] copy of the input; the maps must see exactly what they saw before."""
+    torch.manual_seed(0)
+    model = registry.build("dlinear", 336, 96, 7).eval()
+    x = torch.randn(8, 336, 7)
+    seasonal, trend = (part.transpose(1, 2) for part in model.decompose(x))
+    expected = (model.seasonal[0](seasonal) + model.trend[0](trend)).transpose(1, 2)
+    assert torch.equal(model(x), expected)
+
+
 @pytest.mark.parametrize("individual", [False, True])
 def test_output_shape_and_channel_independence(individual):
     torch.manual_seed(0)

@@ -18,12 +18,12 @@ from pathlib import Path
 import pandas as pd
 from tabulate import tabulate
 
-from harness import registry
+from harness import executors, registry
 from harness.cpu import default_jobs
 from harness.datasets import BUNDLED, data_dir, load_table, resolve
 from harness.errors import InputError
 from harness.evaluate import absurd
-from harness.execute import execute
+from harness.execute import execute, pending
 from harness.protocol import window_counts
 from harness.runner import resolve_device
 from harness.store import COLUMNS, RunStore, checkpoint_path, snapshot_path
@@ -63,6 +63,13 @@ def parser() -> argparse.ArgumentParser:
         cmd.add_argument(
             "--jobs", type=int, help="runs at once in worker processes (default: 1 per CPU core, 1 on GPU)"
         )
+        cmd.add_argument(
+            "--executor", choices=("local", "ray"), default="local",
+            help="where runs train: worker processes on this machine, or tasks on a Ray cluster",
+        )  # fmt: skip
+        cmd.add_argument("--address", help="Ray cluster to join (default: start Ray on this machine)")
+        cmd.add_argument("--cpus-per-run", type=float, help="Ray: CPUs a run asks for (default 1)")
+        cmd.add_argument("--gpus-per-run", type=float, help="Ray: GPUs a run asks for, e.g. 0.25 (default 0)")
         return cmd
 
     run = with_execution(
@@ -153,16 +160,19 @@ def run_pending(args: argparse.Namespace, retry_failed: bool = False):
     """Load the suite and train what its store lacks (shared by `run` and `check`)."""
     if args.jobs is not None and args.jobs < 1:
         raise InputError(f"--jobs: must be at least 1, got {args.jobs}")
+    ray = args.executor == "ray"
+    for flag, value, unset in (
+        ("--address", args.address, None), ("--cpus-per-run", args.cpus_per_run, None),
+        ("--gpus-per-run", args.gpus_per_run, None),
+    ):  # fmt: skip
+        if value != unset and not ray:
+            raise InputError(f"{flag}: only with --executor ray")
+    cpus, gpus = args.cpus_per_run or 1.0, args.gpus_per_run or 0.0
+    if cpus < 0 or gpus < 0:
+        raise InputError("--cpus-per-run, --gpus-per-run: must not be negative")
+    if ray and args.device == "cuda" and gpus == 0:
+        raise InputError("--device cuda with --executor ray: say what a run takes, e.g. --gpus-per-run 1")
     suite = load_suite(args.suite)
-    device = resolve_device(args.device)
-    jobs = args.jobs or default_jobs(device)
-    store = open_store(suite, args.store)
-    print(
-        f"suite {suite.name}: {len(suite.runs)} runs, protocol {suite.protocol}, device {device} "
-        f"({jobs} at once), "
-        f"store {store.path}",
-        file=sys.stderr,
-    )
     runs = suite.runs
     only = getattr(args, "only", None)
     if only:
@@ -171,7 +181,21 @@ def run_pending(args: argparse.Namespace, retry_failed: bool = False):
             names = ", ".join(sorted({spec.name for spec in suite.runs}))
             raise InputError(f"--only {' '.join(unknown)}: not an entry of suite {suite.name} ({names})")
         runs = [spec for spec in suite.runs if spec.name in only]
-    return suite, store, execute(runs, store, device, jobs, retry_failed, suite.name)
+    store = open_store(suite, args.store)
+    if ray:
+        executor = executors.RayCluster(args.address, cpus, gpus, args.jobs)
+        where = f"Ray {'cluster ' + args.address if args.address else 'on this machine'}"
+        where += f", {executor.device} ({executor.capacity} at once, {cpus:g} CPU {gpus:g} GPU a run)"
+    else:
+        device = resolve_device(args.device)
+        jobs = min(args.jobs or default_jobs(device), max(1, len(pending(runs, store, retry_failed))))
+        executor = executors.local(device, jobs)
+        where = f"device {device} ({jobs} at once)"
+    print(
+        f"suite {suite.name}: {len(suite.runs)} runs, protocol {suite.protocol}, {where}, store {store.path}",
+        file=sys.stderr,
+    )
+    return suite, store, execute(runs, store, executor, retry_failed, suite.name)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -1,26 +1,20 @@
-"""Execution of a suite's pending runs, sequentially or in worker processes, with one progress bar (ETA)
+"""Execution of a suite's pending runs on an executor (`harness.executors`), with one progress bar (ETA)
 and one line per finished run. Each result is stored the moment it arrives, so an interrupted suite
 resumes where it stopped; a run finished meanwhile by another process is not trained again."""
 
 from __future__ import annotations
 
-import ctypes
-import multiprocessing
-import os
-import signal
 import sys
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-import torch
 from tqdm import tqdm
 
-from harness.cpu import prepare_process
-from harness.runner import RunResult, run_one
+from harness.executors import Executor
+from harness.runner import RunResult
 from harness.spec import RunSpec
 from harness.store import HEARTBEAT_SECONDS, RunStore, checkpoint_path
 
@@ -56,75 +50,48 @@ def describe_result(result: RunResult) -> str:
     )
 
 
-_worker_store: RunStore | None = None
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
+class Heartbeats:
+    """Keeps the leases of the runs in flight fresh from a thread of the driver, the one process that
+    writes the store, wherever the runs train."""
 
+    def __init__(self, store_path: Path):
+        self.keys: set[str] = set()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._beat, args=(store_path,), daemon=True)
+        self.thread.start()
 
-def die_with_parent(parent_pid: int) -> None:
-    """Make this worker exit when the process that started it dies (killed with -9 included), instead of
-    finishing its run for nobody and then blocking on a closed pipe: the kernel's parent-death signal on
-    Linux, else a thread watching the parent pid."""
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != parent_pid:  # the parent died before prctl took effect
-            os._exit(1)
-        return
+    def _beat(self, store_path: Path) -> None:
+        store = RunStore(store_path)  # a connection of its own: sqlite3 objects stay in their thread
+        while not self.stop.wait(HEARTBEAT_SECONDS):
+            for key in list(self.keys):
+                store.heartbeat(key)
 
-    def watch() -> None:
-        while os.getppid() == parent_pid:
-            time.sleep(1)
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True).start()
-
-
-def _init_worker(device: torch.device, parent_pid: int) -> None:
-    die_with_parent(parent_pid)
-    prepare_process(device)
-
-
-def _run_unless_done(spec: RunSpec, device: str, store_path: str, retry_failed: bool) -> RunResult | None:
-    """Train `spec` unless the store holds it or another process has claimed it; while training, keep
-    this process's lease on it fresh."""
-    global _worker_store
-    if _worker_store is None or str(_worker_store.path) != store_path:
-        _worker_store = RunStore(store_path)
-    if not _worker_store.claim(spec.key, retry_failed):
-        return None
-    done = threading.Event()
-
-    def beat() -> None:
-        beats = RunStore(store_path)  # a connection of its own: sqlite3 objects stay in their thread
-        while not done.wait(HEARTBEAT_SECONDS):
-            beats.heartbeat(spec.key)
-
-    threading.Thread(target=beat, daemon=True).start()
-    try:
-        return run_one(spec, torch.device(device), checkpoint_path(Path(store_path), spec.key))
-    finally:
-        done.set()
+    def close(self) -> None:
+        self.stop.set()
 
 
 def execute(
     runs: list[RunSpec],
     store: RunStore,
-    device: torch.device,
-    jobs: int = 1,
+    executor: Executor,
     retry_failed: bool = False,
     label: str = "suite",
 ) -> Outcome:
+    """Train the pending runs of `runs` on `executor`, at most its capacity at once, each claimed in the
+    store just before it is submitted and stored the moment its result comes back."""
     todo = pending(runs, store, retry_failed)
     outcome = Outcome()
     # The bar shows only on a terminal; logs get the count and ETA on each run's line instead.
     bar = tqdm(total=len(todo), desc=label, unit="run", dynamic_ncols=True, disable=None, file=sys.stderr)
     started = time.monotonic()
+    beats = Heartbeats(store.path)
 
     def record(result: RunResult | None) -> None:
         bar.update(1)
         if result is None:
             outcome.skipped += 1
             return
+        beats.keys.discard(result.spec.key)
         if not store.put(result):
             outcome.duplicated += 1
             return
@@ -137,27 +104,26 @@ def execute(
         line = f"[{done}/{len(todo)} ETA {timedelta(seconds=round(eta))}] {describe_result(result)}"
         bar.write(line, file=sys.stderr)
 
-    args = (str(device), str(store.path), retry_failed)
+    queue, in_flight = list(reversed(todo)), 0
     try:
-        if jobs <= 1 or len(todo) <= 1:
-            for spec in todo:
-                record(_run_unless_done(spec, *args))
-        else:
-            with ProcessPoolExecutor(
-                jobs, multiprocessing.get_context("spawn"), _init_worker, (device, os.getpid())
-            ) as pool:
-                futures = [pool.submit(_run_unless_done, spec, *args) for spec in todo]
-                try:
-                    for future in as_completed(futures):
-                        record(future.result())
-                except BaseException:
-                    # Stop the runs in progress now rather than wait hours for them: each resumes from
-                    # its last checkpoint. (The executor has no public way to do this before 3.14.)
-                    workers = list((getattr(pool, "_processes", None) or {}).values())
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    for process in workers:
-                        process.terminate()
-                    raise
+        while queue or in_flight:
+            while queue and in_flight < executor.capacity:
+                spec = queue.pop()
+                if not store.claim(spec.key, retry_failed):  # stored or being trained by another process
+                    record(None)
+                    continue
+                beats.keys.add(spec.key)
+                executor.submit(spec, checkpoint_path(store.path, spec.key))
+                in_flight += 1
+            if in_flight:
+                for result in executor.finished():
+                    in_flight -= 1
+                    record(result)
+    except BaseException:
+        executor.cancel()  # the runs in flight resume from their last checkpoint next time
+        raise
     finally:
+        beats.close()
+        executor.close()
         bar.close()
     return outcome

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import sys
 
 import pytest
 import torch
@@ -95,3 +96,24 @@ def test_run_only_some_entries(tmp_path, cli):
     assert "1 done, 0 failed, 0 running, 1 pending" in out
     code, _, err = cli("run", suite, "--store", store, "--only", "Typo")
     assert code == 2 and "--only Typo: not an entry of suite tiny (DLinear, Other)" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--executor", "ray"], "Ray is not installed; pip install 'dynobench[ray]'"),
+        (["--address", "10.0.0.1:6379"], "--address: only with --executor ray"),
+        (["--gpus-per-run", "0.25"], "--gpus-per-run: only with --executor ray"),
+        (
+            ["--executor", "ray", "--device", "cuda"],
+            "--device cuda with --executor ray: say what a run takes",
+        ),
+    ],
+)
+def test_executor_options_that_cannot_work_are_one_line_of_bad_input(
+    tiny_suite, cli, tmp_path, monkeypatch, args, message
+):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed: importing it fails
+    code, _, err = cli("run", tiny_suite(), "--store", tmp_path / "runs.sqlite", *args)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]

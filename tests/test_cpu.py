@@ -4,7 +4,7 @@ import os
 
 import torch
 
-from harness import cpu
+from harness import cpu, executors
 from harness.execute import execute
 from harness.runner import run_one
 from harness.store import RunStore
@@ -29,7 +29,7 @@ def test_worker_processes_give_the_bits_of_a_sequential_run(tmp_path):
     metrics = []
     for jobs in (1, 2):
         store = RunStore(tmp_path / f"jobs{jobs}.sqlite")
-        assert execute(suite.runs, store, CPU, jobs=jobs).ok == 2
+        assert execute(suite.runs, store, executors.local(CPU, jobs)).ok == 2
         metrics.append(sorted((r["seed"], r["test_mse"], r["val_mse"]) for r in store.rows()))
     assert metrics[0] == metrics[1]
 

@@ -16,6 +16,7 @@ import pytest
 import torch
 from torch import nn
 
+from harness import executors
 from harness.execute import execute
 from harness.registry import register_model
 from harness.runner import RunResult, run_one
@@ -118,7 +119,7 @@ def test_failed_runs_are_recorded_the_suite_goes_on_and_they_are_retried_only_on
     ]
     suite = load_suite(write_suite(tmp_path / "s.yaml", tiny_suite_dict(models=models)))
     store = RunStore(tmp_path / "runs.sqlite")
-    outcome = execute(suite.runs, store, CPU)
+    outcome = execute(suite.runs, store, executors.local(CPU, 1))
     assert (outcome.ok, outcome.failed) == (1, 2)
     rows = {row["name"]: row for row in store.rows()}
     assert rows["Broken"]["status"] == "failed"
@@ -126,8 +127,10 @@ def test_failed_runs_are_recorded_the_suite_goes_on_and_they_are_retried_only_on
     assert rows["NaN"]["status"] == "failed" and "NonFiniteLoss" in rows["NaN"]["error"]
     assert rows["DLinear"]["status"] == "ok" and rows["DLinear"]["test_mse"] > 0
 
-    assert execute(suite.runs, store, CPU) == type(outcome)()  # nothing pending: failures not retried
-    again = execute(suite.runs, store, CPU, retry_failed=True)
+    assert (
+        execute(suite.runs, store, executors.local(CPU, 1)) == type(outcome)()
+    )  # nothing pending: failures not retried
+    again = execute(suite.runs, store, executors.local(CPU, 1), retry_failed=True)
     assert (again.ok, again.failed) == (0, 2)
     assert len(store.rows()) == 3
 
@@ -135,7 +138,7 @@ def test_failed_runs_are_recorded_the_suite_goes_on_and_they_are_retried_only_on
 def test_a_finished_run_is_never_overwritten(tmp_path):
     suite = load_suite(write_suite(tmp_path / "s.yaml", tiny_suite_dict()))
     store = RunStore(tmp_path / "runs.sqlite")
-    execute(suite.runs, store, CPU)
+    execute(suite.runs, store, executors.local(CPU, 1))
     original = store.rows()[0]
     assert not store.put(RunResult(suite.runs[0], "failed", error="late duplicate"))
     assert store.rows()[0]["status"] == "ok"
@@ -145,7 +148,7 @@ def test_a_finished_run_is_never_overwritten(tmp_path):
 def test_row_round_trips_spec_and_details(tmp_path):
     suite = load_suite(write_suite(tmp_path / "s.yaml", tiny_suite_dict()))
     store = RunStore(tmp_path / "runs.sqlite")
-    execute(suite.runs, store, CPU)
+    execute(suite.runs, store, executors.local(CPU, 1))
     row = store.rows()[0]
     assert row["spec"] == suite.runs[0] and row["key"] == suite.runs[0].key
     assert row["n_test_windows"] == 2880 - 24 + 1

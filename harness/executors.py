@@ -1,0 +1,192 @@
+"""Where runs train: in this process, in local worker processes, or as tasks on a Ray cluster.
+
+An executor takes specs (`submit`) and hands back results as they finish (`finished`); it knows nothing of
+the store, leases or progress, which `harness.execute` keeps for every executor alike. Each keeps at most
+`capacity` runs in flight, so a run is claimed in the store only when it is about to start.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from pathlib import Path
+
+import torch
+
+from harness.cpu import prepare_process
+from harness.errors import InputError
+from harness.runner import RunResult, now, run_one
+from harness.spec import RunSpec
+
+
+class Executor:
+    capacity: int = 1  # runs in flight at once
+
+    def submit(self, spec: RunSpec, checkpoint: Path | None) -> None:
+        raise NotImplementedError
+
+    def finished(self) -> list[RunResult]:
+        """Wait until at least one submitted run is done; return every run done by then."""
+        raise NotImplementedError
+
+    def cancel(self) -> None:
+        """Stop the runs in flight now (each resumes from its last checkpoint), after Ctrl-C or an error."""
+
+    def close(self) -> None:
+        pass
+
+
+class InProcess(Executor):
+    """One run after another in this process (`--jobs 1`)."""
+
+    def __init__(self, device: torch.device):
+        self.device, self.queue = device, []
+
+    def submit(self, spec: RunSpec, checkpoint: Path | None) -> None:
+        self.queue.append((spec, checkpoint))
+
+    def finished(self) -> list[RunResult]:
+        spec, checkpoint = self.queue.pop(0)
+        return [run_one(spec, self.device, checkpoint)]
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Make this worker exit when the process that started it dies (killed with -9 included), instead of
+    finishing its run for nobody and then blocking on a closed pipe: the kernel's parent-death signal on
+    Linux, else a thread watching the parent pid."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent_pid:  # the parent died before prctl took effect
+            os._exit(1)
+        return
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _init_worker(device: torch.device, parent_pid: int) -> None:
+    die_with_parent(parent_pid)
+    prepare_process(device)
+
+
+class LocalPool(Executor):
+    """`jobs` worker processes on this machine (spawned, so no state leaks from the parent)."""
+
+    def __init__(self, device: torch.device, jobs: int):
+        self.device, self.capacity = device, jobs
+        self.pool = ProcessPoolExecutor(
+            jobs, multiprocessing.get_context("spawn"), _init_worker, (device, os.getpid())
+        )
+        self.futures: set[Future] = set()
+
+    def submit(self, spec: RunSpec, checkpoint: Path | None) -> None:
+        self.futures.add(self.pool.submit(run_one, spec, self.device, checkpoint))
+
+    def finished(self) -> list[RunResult]:
+        done, self.futures = wait(self.futures, return_when=FIRST_COMPLETED)
+        return [future.result() for future in done]
+
+    def cancel(self) -> None:
+        # Stop the runs in progress now rather than wait hours for them. (The executor has no public way
+        # to do this before Python 3.14.)
+        workers = list((getattr(self.pool, "_processes", None) or {}).values())
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        for process in workers:
+            process.terminate()
+
+    def close(self) -> None:
+        self.pool.shutdown()
+
+
+def _train_on_ray(spec: RunSpec, device: str, checkpoint: str | None) -> RunResult:
+    """A Ray task: one run. The checkpoint is kept only where this node sees the store's folder (the
+    driver's machine, or a shared filesystem); elsewhere the run simply does not resume mid-way."""
+    path = Path(checkpoint) if checkpoint else None
+    if path is not None and not path.parent.parent.is_dir():
+        path = None
+    return run_one(spec, torch.device(device), path)
+
+
+class RayCluster(Executor):
+    """Each run a Ray task asking `cpus_per_run` CPUs and `gpus_per_run` GPUs (fractional GPUs share one).
+
+    Connects to the cluster at `address`, to a Ray instance this process already started, or else starts a
+    local one. Tasks are never retried by Ray: a task whose process dies (segfault, OOM kill) comes back as
+    a failed result naming the reason, and the suite goes on.
+    """
+
+    def __init__(self, address: str | None, cpus_per_run: float, gpus_per_run: float, jobs: int | None):
+        try:
+            import ray
+        except ImportError:
+            raise InputError(
+                "--executor ray: Ray is not installed; pip install 'dynobench[ray]' (or pip install ray)"
+            ) from None
+        self.ray = ray
+        self.started_here = not ray.is_initialized()
+        if self.started_here:
+            try:
+                ray.init(
+                    address=address, include_dashboard=False, log_to_driver=False, logging_level="WARNING"
+                )
+            except ConnectionError as e:
+                raise InputError(f"--address {address}: cannot reach a Ray cluster ({e})") from None
+        self.device = "cuda" if gpus_per_run > 0 else "cpu"
+        self.task = ray.remote(_train_on_ray).options(
+            num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0, name="dynobench-run"
+        )
+        resources = ray.cluster_resources()
+        fits = int(resources.get("CPU", 1) // cpus_per_run) if cpus_per_run > 0 else sys.maxsize
+        if gpus_per_run > 0:
+            fits = min(fits, int(resources.get("GPU", 0) / gpus_per_run + 1e-9))
+            if fits < 1:
+                raise InputError(f"--gpus-per-run {gpus_per_run}: the Ray cluster has no GPU")
+        self.capacity = max(1, min(fits, jobs or fits))
+        self.in_flight: dict = {}  # object ref → spec
+
+    def submit(self, spec: RunSpec, checkpoint: Path | None) -> None:
+        ref = self.task.remote(spec, self.device, str(checkpoint) if checkpoint else None)
+        self.in_flight[ref] = spec
+
+    def finished(self) -> list[RunResult]:
+        ready, _ = self.ray.wait(list(self.in_flight), num_returns=1)
+        ready, _ = self.ray.wait(list(self.in_flight), num_returns=len(self.in_flight), timeout=0)
+        results = []
+        for ref in ready:
+            spec = self.in_flight.pop(ref)
+            try:
+                results.append(self.ray.get(ref))
+            except self.ray.exceptions.RayError as e:  # the task's process died; run_one catches the rest
+                reason = str(e).strip().splitlines()[0] if str(e).strip() else ""
+                result = RunResult(spec, "failed", device=self.device, started_at=now(), finished_at=now())
+                result.error = f"{type(e).__name__}: the run's worker process died. {reason}".strip()
+                results.append(result)
+        return results
+
+    def cancel(self) -> None:
+        for ref in self.in_flight:
+            self.ray.cancel(ref, force=True)
+        self.in_flight.clear()
+
+    def close(self) -> None:
+        if self.started_here:
+            self.ray.shutdown()
+
+
+def local(device: torch.device, jobs: int) -> Executor:
+    """This machine: in this process for one run at a time, else `jobs` worker processes."""
+    return InProcess(device) if jobs <= 1 else LocalPool(device, jobs)

@@ -1,0 +1,124 @@
+"""The Ray executor on a real local Ray instance: the local executor's metrics, a task whose process dies
+recorded as failed while the suite goes on, and a killed driver that resumes on the same cluster."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from harness import executors
+from harness.execute import execute
+from harness.store import RunStore
+from harness.suite import load_suite
+
+from conftest import tiny_suite_dict, write_suite
+
+ray = pytest.importorskip("ray")  # CI installs the extra: pip install -e ".[dev,ray]"
+
+ROOT = Path(__file__).resolve().parent.parent
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """One local Ray instance for the module; its address lets other processes join it as a cluster."""
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
+def rows(store: Path) -> dict[str, tuple]:
+    if not store.exists():
+        return {}
+    with sqlite3.connect(store) as db:
+        try:
+            found = db.execute("SELECT key, status, test_mse, val_mse, finished_at, error FROM runs")
+            return {key: tuple(rest) for key, *rest in found.fetchall()}
+        except sqlite3.OperationalError:  # created, no table yet
+            return {}
+
+
+def test_ray_tasks_give_the_metrics_of_the_local_executor(cluster, tmp_path):
+    suite = load_suite(write_suite(tmp_path / "s.yaml", tiny_suite_dict(seeds=[1, 2])))
+    on_ray, here = tmp_path / "ray.sqlite", tmp_path / "local.sqlite"
+    assert execute(suite.runs, RunStore(on_ray), executors.RayCluster(None, 1, 0, None)).ok == 2
+    assert execute(suite.runs, RunStore(here), executors.local(CPU, 1)).ok == 2
+    ray_rows, local_rows = rows(on_ray), rows(here)
+    assert ray_rows.keys() == local_rows.keys() and len(ray_rows) == 2
+    for key, (status, test_mse, val_mse, *_) in ray_rows.items():
+        assert (status, test_mse, val_mse) == local_rows[key][:3]  # bit-identical on CPU
+
+
+def kill_first_running_task(stop: threading.Event, killed: list[int]) -> None:
+    """SIGKILL the first process Ray names after our task (Ray sets its title while it runs a task)."""
+    while not stop.is_set():
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                title = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if title.startswith(b"ray::dynobench-run"):
+                time.sleep(0.5)  # well into training
+                os.kill(int(pid), signal.SIGKILL)
+                killed.append(int(pid))
+                return
+        time.sleep(0.02)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_task_whose_process_dies_is_stored_failed_and_the_suite_goes_on(cluster, tmp_path):
+    long = tiny_suite_dict(seeds=[1, 2], train={"epochs": 20, "patience": 20, "batch_size": 256})
+    suite = load_suite(write_suite(tmp_path / "s.yaml", long))
+    store = tmp_path / "runs.sqlite"
+    stop, killed = threading.Event(), []
+    killer = threading.Thread(target=kill_first_running_task, args=(stop, killed), daemon=True)
+    killer.start()
+    try:
+        outcome = execute(suite.runs, RunStore(store), executors.RayCluster(None, 1, 0, None))
+    finally:
+        stop.set()
+    assert killed, "no task was seen running"
+    assert (outcome.ok, outcome.failed) == (1, 1)
+    (failed,) = [row for row in rows(store).values() if row[0] == "failed"]
+    assert "worker process died" in failed[-1]
+
+
+def launch(suite: Path, store: Path, address: str) -> subprocess.Popen:
+    command = [sys.executable, str(ROOT / "run_suite.py"), "run", str(suite), "--store", str(store)]
+    return subprocess.Popen(
+        [*command, "--executor", "ray", "--address", address],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_a_killed_ray_driver_resumes_on_the_cluster_and_keeps_its_finished_runs(cluster, tmp_path):
+    seeds = [1, 2, 3, 4]
+    suite = write_suite(
+        tmp_path / "s.yaml", tiny_suite_dict(seeds=seeds, train={"epochs": 4, "batch_size": 128})
+    )
+    store = tmp_path / "runs.sqlite"
+    driver = launch(suite, store, cluster)
+    deadline = time.monotonic() + 180
+    while not rows(store) and time.monotonic() < deadline and driver.poll() is None:
+        time.sleep(0.05)
+    driver.kill()
+    driver.wait()
+    before = rows(store)
+    assert 1 <= len(before) < len(seeds), "the kill must land mid-suite"
+
+    driver = launch(suite, store, cluster)
+    _, err = driver.communicate(timeout=300)
+    assert driver.returncode == 0, err
+    after = rows(store)
+    assert len(after) == len(seeds) and all(row[0] == "ok" for row in after.values())
+    assert all(after[key] == row for key, row in before.items())  # kept, not trained again
+    assert f"{len(seeds) - len(before)} trained" in err

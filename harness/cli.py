@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import signal
 import statistics
@@ -16,6 +17,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import yaml
 from tabulate import tabulate
 
 from harness import executors, registry
@@ -27,7 +29,7 @@ from harness.execute import execute, pending
 from harness.protocol import window_counts
 from harness.runner import resolve_device
 from harness.store import COLUMNS, RunStore, checkpoint_path, snapshot_path
-from harness.suite import Suite, load_suite, preset_settings, presets
+from harness.suite import SUITE_DIR, Suite, load_suite, preset_settings, presets, shipped_suites
 from harness.train import DefaultStrategy, strategy_for
 
 LEADING_COLUMNS = (
@@ -54,7 +56,9 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def with_store(cmd: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        cmd.add_argument("suite", metavar="SUITE", help="suite YAML file")
+        cmd.add_argument(
+            "suite", metavar="SUITE", help="suite YAML file, or a shipped suite's name (see suites)"
+        )
         cmd.add_argument("--store", help="run store (default: results/<suite name>/runs.sqlite)")
         return cmd
 
@@ -111,6 +115,7 @@ def parser() -> argparse.ArgumentParser:
     forget.add_argument("--key", help="only the run with this key (describe --format json shows keys)")
     sub.add_parser("models", help="registered models")
     sub.add_parser("datasets", help="bundled datasets")
+    sub.add_parser("suites", help="the suites that ship with dynobench (run them by name)")
     export = with_store(sub.add_parser("export", help="a suite's stored runs as CSV, one row per run"))
     export.add_argument("--out", help="CSV file (default: results/<suite name>/runs.csv; '-' for stdout)")
     return p
@@ -478,9 +483,26 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         )
     )
     print(
-        f"\nfiles in {data_dir()} (ETT: CC BY-ND 4.0, see data/README.md); own CSVs: "
+        f"\nfiles in {data_dir()} (ETT: CC BY-ND 4.0, see its README.md); own CSVs: "
         "{name: ..., path: ...} in a suite, split 70/10/20"
     )
+    return 0
+
+
+def cmd_suites(args: argparse.Namespace) -> int:
+    """The shipped suites, their size and the first line of their header comment."""
+    table = []
+    for path in shipped_suites():
+        raw = yaml.safe_load(path.read_text())
+        runs = math.prod(len(raw.get(key, [])) for key in ("models", "datasets", "horizons", "seeds"))
+        lines = path.read_text().splitlines()
+        header = " ".join(line.lstrip("# ") for line in lines[: next(
+            (i for i, line in enumerate(lines) if not line.startswith("#")), len(lines)
+        )])  # fmt: skip
+        about = raw.get("description") or header.split(". ")[0].split(": ")[0].rstrip(".")
+        table.append([path.stem, raw.get("protocol", ""), runs, about])
+    print(tabulate(table, ["suite", "protocol", "runs", "what it is"], tablefmt="github"))
+    print(f"\nin {SUITE_DIR}; `dynobench run NAME` runs one, `dynobench describe NAME` shows its plan")
     return 0
 
 
@@ -558,5 +580,6 @@ COMMANDS = {
     "check": cmd_check,
     "models": cmd_models,
     "datasets": cmd_datasets,
+    "suites": cmd_suites,
     "export": cmd_export,
 }

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness import ROOT
+from harness import shipped
 from harness.errors import InputError
 
 # The bundled files; their split rule is the fixed-month ETT one of specs/protocol.md.
@@ -29,7 +29,7 @@ BUNDLED = {
 
 def data_dir() -> Path:
     """The folder of bundled CSVs and their SHA256SUMS (`DYNOBENCH_DATA_DIR` overrides it)."""
-    return Path(os.environ.get("DYNOBENCH_DATA_DIR", ROOT / "data"))
+    return Path(os.environ.get("DYNOBENCH_DATA_DIR", shipped("data")))
 
 
 @dataclass(frozen=True)
@@ -101,8 +101,11 @@ def _sha256(path: str, size: int, mtime_ns: int) -> str:
 
 
 def load_table(ref: DatasetRef, where: str | None = None) -> Table:
-    """Read and check a dataset; raises InputError naming the file and what to fix."""
+    """Read and check a dataset; raises InputError naming the file and what to fix. A bundled dataset is
+    read from this machine's copy when the path the suite resolved elsewhere (a Ray driver) is not here."""
     where = where or ref.name
+    if ref.name in BUNDLED and not Path(ref.path).exists():
+        ref = DatasetRef(ref.name, str(data_dir() / BUNDLED[ref.name][0]), ref.sha256, ref.split)
     actual = file_sha256(Path(ref.path), where)
     if actual != ref.sha256:
         raise InputError(

@@ -17,14 +17,15 @@ from typing import Any
 
 import yaml
 
-from harness import ROOT, __version__, registry
+from harness import __version__, registry, shipped
 from harness.datasets import BUNDLED, DatasetRef, Table, load_table, resolve
 from harness.errors import InputError
 from harness.protocol import check_fits, split_bounds
 from harness.spec import RunSpec, TrainConfig
 from harness.train import strategy_for
 
-PRESET_DIR = ROOT / "suites" / "presets"
+SUITE_DIR = shipped("suites")  # the suites that ship with dynobench (`dynobench suites` lists them)
+PRESET_DIR = SUITE_DIR / "presets"
 TOP_KEYS = {
     "name": str,
     "protocol": str,
@@ -216,9 +217,26 @@ def resolve_datasets(entries: list, base: Path) -> list[DatasetRef]:
     return refs
 
 
+def shipped_suites() -> list[Path]:
+    return sorted(SUITE_DIR.glob("*.yaml"))
+
+
+def find_suite(name_or_path: str | Path) -> Path:
+    """A suite file, or the name of a shipped suite (`smoke`, `etth1`) when no such file exists here."""
+    path = Path(name_or_path)
+    if path.exists() or path.parent != Path("."):
+        return path
+    bundled = SUITE_DIR / (path.name if path.suffix == ".yaml" else f"{path.name}.yaml")
+    return bundled if bundled.is_file() else path
+
+
 def load_suite(path: str | Path) -> Suite:
-    """Read, validate and expand a suite; raise InputError (prefixed with the file name) on bad input."""
-    path = Path(path)
+    """Read, validate and expand a suite (a file, or a shipped suite's name); raise InputError (prefixed
+    with the file name) on bad input."""
+    path = find_suite(path)
+    if not path.exists() and path.parent == Path("."):  # a bare name: perhaps a misspelt shipped suite
+        names = ", ".join(p.stem for p in shipped_suites())
+        raise InputError(f"{path}: no such suite file (or a shipped suite: {names})")
     try:
         return _expand(path, read_yaml(path, "suite"))
     except InputError as e:

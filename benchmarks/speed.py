@@ -48,7 +48,7 @@ import torch
 from tabulate import tabulate
 from torch.ops import aten
 
-from harness import ROOT, registry
+from harness import registry
 from harness.cpu import prepare_process
 from harness.datasets import load_table, resolve
 from harness.evaluate import evaluate
@@ -59,6 +59,8 @@ from harness.spec import RunSpec, TrainConfig
 from harness.suite import Suite, load_suite, preset_settings, presets
 from harness.train import strategy_for
 from harness.windows import WindowSet
+
+ROOT = Path(__file__).resolve().parents[1]  # the checkout: results/ holds the stored runs this prices
 
 
 def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:

@@ -105,3 +105,35 @@ class MultiHeadAttention(nn.Module):
         weights = self.attn_dropout(torch.softmax(scores, dim=-1))
         out = (weights @ v).transpose(1, 2).reshape(batch, n_q, d_model)
         return self.out(out), scores
+
+
+class MultiStepHead(nn.Module):
+    """The tutorial's head for a multi-step, multivariate forecast: one Linear from a summary vector [B, d]
+    to all H × C values at once, reshaped to [B, H, C]."""
+
+    def __init__(self, in_features: int, pred_len: int, n_channels: int):
+        super().__init__()
+        self.pred_len, self.n_channels = pred_len, n_channels
+        self.linear = nn.Linear(in_features, pred_len * n_channels)
+
+    def forward(self, summary: torch.Tensor) -> torch.Tensor:
+        return self.linear(summary).view(-1, self.pred_len, self.n_channels)
+
+
+class RecurrentForecaster(nn.Module):
+    """A recurrent layer (`RECURRENT`: nn.RNN, nn.LSTM or nn.GRU) reads the lookback's C channels step by
+    step; its last hidden state goes through `MultiStepHead`. The form of the tutorial's RNN/LSTM/GRU models
+    (`fc(out[:, -1, :])`), with the head widened from one value to H × C."""
+
+    RECURRENT: type[nn.RNNBase]
+
+    def __init__(
+        self, seq_len: int, pred_len: int, n_channels: int, hidden_size: int = 64, num_layers: int = 1
+    ):
+        super().__init__()
+        self.recurrent = self.RECURRENT(n_channels, hidden_size, num_layers, batch_first=True)
+        self.head = MultiStepHead(hidden_size, pred_len, n_channels)
+
+    def forward(self, x: torch.Tensor, x_mark: torch.Tensor | None = None) -> torch.Tensor:
+        states, _ = self.recurrent(x)  # [B, L, hidden]: the last layer's state at every step
+        return self.head(states[:, -1])

@@ -434,12 +434,15 @@ def cmd_models(args: argparse.Namespace) -> int:
         preset, seq_len, n_params = f"{key}-etth1", "", ""
         if preset in presets():
             _, seq_len, params, _ = preset_settings(preset, 96)
-            n_params = f"{registry.count_params(registry.build(key, seq_len, 96, 7, **params)):,}"
+            n_params = registry.count_params(registry.build(key, seq_len, 96, 7, **params))
+            strategy = strategy if n_params else "none (scored as is)"
+            n_params = f"{n_params:,}"
         else:
             preset = "–"
         inputs = "x, time features" if info.time_features else "x"
         table.append([key, inputs, strategy, preset, seq_len, n_params, info.summary])
-        hparams.append(f"  {key}: " + ", ".join(f"{n}={p.default!r}" for n, p in info.hparams().items()))
+        defaults = ", ".join(f"{n}={p.default!r}" for n, p in info.hparams().items()) or "none"
+        hparams.append(f"  {key}: {defaults}")
     headers = ["key", "inputs", "training", "ETTh1 preset", "L", "params (ETTh1, H=96)", "summary"]
     print(tabulate(table, headers, tablefmt="github"))
     print("\nhyperparameters (constructor defaults; presets set the official values):")

@@ -145,7 +145,11 @@ def fit(
 ) -> FitResult:
     """Train up to `cfg.epochs`; stop after `cfg.patience` epochs without a strictly lower validation MSE;
     leave the model holding the best epoch's weights. With `checkpoint_path`, the run's state is saved
-    there after every epoch, and a run that finds one resumes from it (harness/checkpoint.py)."""
+    there after every epoch, and a run that finds one resumes from it (harness/checkpoint.py).
+
+    A model with nothing to train (a naive reference) runs no epoch: its validation MSE is scored as is."""
+    if not any(p.requires_grad for p in model.parameters()):
+        return FitResult(0, 0, evaluate(model, splits.val, cfg.eval_batch_size).mse, 0.0)
     strategy = strategy_for(model_key)(model, cfg, splits, generator)
     best_mse, best_epoch, best_state, stale = math.inf, 0, None, 0
     curve, seconds_before, first_epoch = [], 0.0, 1

@@ -42,7 +42,8 @@ def pareto_front(x: Sequence[float], y: Sequence[float]) -> list[int]:
 def plot_pareto(cells: pd.DataFrame, x: str, out_base: Path, title: str, x_label: str) -> list[Path]:
     """Test MSE (± 95% CI) against a cost on a log axis, one labelled point per model, with the Pareto front.
 
-    Rows without a cost or an MSE (failed cells) have no point.
+    Rows without a cost or an MSE (failed cells) have no point. A zero cost (a naive reference has no
+    parameters and no training) sits at 0 on a symmetric-log axis, linear below the smallest positive cost.
     """
     missing = [c for c in ("model", "mse_mean", "mse_ci", x) if c not in cells.columns]
     if missing:
@@ -53,8 +54,8 @@ def plot_pareto(cells: pd.DataFrame, x: str, out_base: Path, title: str, x_label
     shown = ~(np.isnan(costs) | np.isnan(mses))
     costs, mses, cis = costs[shown], mses[shown], cis[shown]
     models = cells["model"].astype(str).to_numpy()[shown]
-    if (costs <= 0).any():
-        raise ValueError(f"{x} must be > 0 on a log axis; it is not for {list(models[costs <= 0])}")
+    if (costs < 0).any():
+        raise ValueError(f"{x} must be >= 0; it is not for {list(models[costs < 0])}")
     if (cis < 0).any():
         raise ValueError(f"mse_ci is a half-width and must be >= 0; it is not for {list(models[cis < 0])}")
 
@@ -70,8 +71,12 @@ def plot_pareto(cells: pd.DataFrame, x: str, out_base: Path, title: str, x_label
         front_style = {"color": "tab:red", "ls": "--", "lw": 1.2, "marker": "o", "mfc": "none", "ms": 10}
         ax.step(costs[front], mses[front], where="post", label="Pareto front", **front_style)
         ax.legend(loc="best", fontsize=8)
-    if len(models):
+    if len(models) and (costs > 0).all():
         ax.set_xscale("log")
+    elif len(models):
+        positive = costs[costs > 0]
+        ax.set_xscale("symlog", linthresh=float(positive.min()) if len(positive) else 1.0)
+        ax.set_xlim(left=0)
     ax.set_xlabel(x_label)
     ax.set_ylabel(MSE_LABEL)
     ax.set_title(title)

@@ -99,12 +99,22 @@ def test_plot_pareto_with_no_finished_cells_still_writes_a_figure(tmp_path):
     assert "<!-- no finished cells -->" in svg and "<!-- A -->" not in svg and "<!-- B -->" not in svg
 
 
+def test_a_model_without_parameters_sits_at_zero_on_a_symmetric_log_axis(tmp_path):
+    cells = pd.DataFrame(
+        {"model": ["naive", "Small", "Big"], "mse_mean": [0.6, 0.4, 0.38], "mse_ci": [0.0, 0.01, 0.01],
+         "params": [0.0, 1e3, 1e6]}
+    )  # fmt: skip
+    out_base = tmp_path / "zero"
+    svg = assert_figure_files(plot_pareto(cells, "params", out_base, "t", "parameters"), out_base)
+    assert "<!-- naive -->" in svg and "<!-- Big -->" in svg
+
+
 def test_plot_pareto_rejects_bad_input(tmp_path):
     cells = pd.DataFrame({"model": ["A"], "mse_mean": [0.4], "mse_ci": [0.01], "params": [10.0]})
     with pytest.raises(ValueError, match="train_seconds"):
         plot_pareto(cells, "train_seconds", tmp_path / "p", "t", "seconds")
-    with pytest.raises(ValueError, match="> 0"):
-        plot_pareto(cells.assign(params=0.0), "params", tmp_path / "p", "t", "parameters")
+    with pytest.raises(ValueError, match=">= 0"):
+        plot_pareto(cells.assign(params=-1.0), "params", tmp_path / "p", "t", "parameters")
     with pytest.raises(ValueError, match="half-width"):
         plot_pareto(cells.assign(mse_ci=-0.1), "params", tmp_path / "p", "t", "parameters")
 

@@ -61,6 +61,7 @@ def zero_forecast_mse(windows: WindowSet, batch_size: int = 4096) -> float:
 
 def absurd(val_mse: float | None, details: dict) -> bool:
     """A finished run whose validation MSE is above that of forecasting zeros learned nothing usable: it
-    diverged without becoming NaN (say lr 1e6). It is flagged, never silently ranked."""
+    diverged without becoming NaN (say lr 1e6). It is flagged, never silently ranked. A model with nothing to
+    train (a naive reference) has no such reference stored: it cannot diverge, only be bad."""
     zero = details.get("val_zero_mse")
     return val_mse is not None and zero is not None and val_mse > zero

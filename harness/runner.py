@@ -122,8 +122,9 @@ def _train_and_score(
         forecasts=introspect.forecasts(model, splits.test),
         signals=introspect.controller_signals(model, splits.test),
         channels=list(table.columns),
-        val_zero_mse=zero_forecast_mse(splits.val),
-        latency_iqr_ms=latency_iqr,  # what `absurd` compares the run's val MSE with
+        # what `absurd` compares the run's val MSE with; a model that trains nothing cannot diverge
+        val_zero_mse=zero_forecast_mse(splits.val) if result.params else None,
+        latency_iqr_ms=latency_iqr,
         test_mse_per_channel=test.mse_per_channel,
         test_mae_per_channel=test.mae_per_channel,
         test_window_mse=[float(f"{v:.6g}") for v in test.window_mse],  # 6 digits: ~55 kB a run

@@ -40,6 +40,7 @@ ENTRY_KEYS = {
     "name": str,
     "model": str,
     "preset": str,
+    "seeds": list,  # this entry's own seeds (one for a deterministic naive reference), else the suite's
     "seq_len": int,
     "params": dict,
     "train": dict,
@@ -186,15 +187,16 @@ def check_layer(layer: Any, schema: dict, where: str, required: tuple[str, ...] 
     return layer
 
 
-def check_grid_list(suite: dict, key: str, item_type: Any) -> list:
+def check_grid_list(suite: dict, key: str, item_type: Any, where: str = "") -> list:
     values = suite[key]
+    at = f"{where}.{key}" if where else key
     if not values:
-        raise InputError(f"{key}: empty list: the grid has no runs")
+        raise InputError(f"{at}: empty list: the grid has no runs")
     for i, value in enumerate(values):
         if item_type is not None:
-            check_value(value, item_type, f"{key}[{i}]")
+            check_value(value, item_type, f"{at}[{i}]")
             if values.index(value) != i:
-                raise InputError(f"{key}[{i}]: duplicate value {value!r}")
+                raise InputError(f"{at}[{i}]: duplicate value {value!r}")
     return values
 
 
@@ -300,7 +302,7 @@ def _expand(path: Path, raw: Any) -> Suite:
                     ref.split, n_rows, seq_len, horizon, f"{where} ({entry['name']}, H={horizon}, {ref.name})"
                 )
                 n_params = _param_count(built, model, params, seq_len, horizon, n_channels, f"{where}.params")
-                for seed in seeds:
+                for seed in check_grid_list(entry, "seeds", int, where) if "seeds" in entry else seeds:
                     spec = RunSpec(
                         name=entry["name"], model=model, params=params, dataset=ref.name,
                         dataset_sha256=ref.sha256, dataset_path=ref.path, split=ref.split, seq_len=seq_len,

@@ -117,3 +117,10 @@ def test_executor_options_that_cannot_work_are_one_line_of_bad_input(
     code, _, err = cli("run", tiny_suite(), "--store", tmp_path / "runs.sqlite", *args)
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+
+
+def test_an_entry_may_run_its_own_seeds(tmp_path, cli):
+    models = [dict(TINY_MODEL), {"name": "naive", "model": "naive", "seq_len": 96, "seeds": [1]}]
+    suite = write_suite(tmp_path / "s.yaml", tiny_suite_dict(models=models, seeds=[1, 2, 3]))
+    code, out, _ = cli("describe", suite, "--store", tmp_path / "runs.sqlite")
+    assert code == 0 and "0 done, 0 failed, 0 running, 4 pending" in out

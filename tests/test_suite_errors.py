@@ -43,6 +43,8 @@ CASES = {
         "models[0].params: dlinear rejects these settings",
     ),
     "wrong train type": (dict(train={"lr": "fast"}), "train.lr: expected float, got 'fast'"),
+    "duplicate entry seed": (dict(models=model(seeds=[1, 1])), "models[0].seeds[1]: duplicate value 1"),
+    "empty entry seeds": (dict(models=model(seeds=[])), "models[0].seeds: empty list"),
     "bool is not an int": (dict(train={"epochs": True}), "train.epochs: expected int, got True"),
     "unknown train key": (dict(train={"learning_rate": 0.1}), "train.learning_rate: unknown key"),
     "option the strategy does not take": (

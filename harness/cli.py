@@ -20,7 +20,7 @@ import pandas as pd
 import yaml
 from tabulate import tabulate
 
-from harness import executors, registry
+from harness import executors, registry, scaffold
 from harness.cpu import default_jobs
 from harness.datasets import BUNDLED, data_dir, load_table, resolve
 from harness.errors import InputError
@@ -116,6 +116,10 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("models", help="registered models")
     sub.add_parser("datasets", help="bundled datasets")
     sub.add_parser("suites", help="the suites that ship with dynobench (run them by name)")
+    new_model = sub.add_parser(
+        "new-model", help="write baselines/NAME.py and tests/test_NAME.py for a new model"
+    )
+    new_model.add_argument("name", metavar="NAME", help="registry key and module name, e.g. mixer_lite")
     export = with_store(sub.add_parser("export", help="a suite's stored runs as CSV, one row per run"))
     export.add_argument("--out", help="CSV file (default: results/<suite name>/runs.csv; '-' for stdout)")
     return p
@@ -509,6 +513,11 @@ def cmd_suites(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_new_model(args: argparse.Namespace) -> int:
+    print(scaffold.next_steps(args.name, scaffold.new_model(args.name)))
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite)
     store = open_store(suite, args.store, create=False)
@@ -584,5 +593,6 @@ COMMANDS = {
     "models": cmd_models,
     "datasets": cmd_datasets,
     "suites": cmd_suites,
+    "new-model": cmd_new_model,
     "export": cmd_export,
 }

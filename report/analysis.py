@@ -107,9 +107,12 @@ def pairwise_comparison(runs: pd.DataFrame, a: str, b: str, metric: str = "test_
         if len(x) > 1 and len(y) > 1:
             va, vb = x.var(ddof=1) / len(x), y.var(ddof=1) / len(y)
             se = math.sqrt(va + vb)
-            dof = (va + vb) ** 2 / (va**2 / (len(x) - 1) + vb**2 / (len(y) - 1)) if se > 0 else math.inf
-            ci = float(stats.t.ppf(0.5 + CONFIDENCE / 2, dof) * se)
-            p = float(stats.ttest_ind(x, y, equal_var=False).pvalue)
+            if np.ptp(x) > 0 or np.ptp(y) > 0:
+                dof = (va + vb) ** 2 / (va**2 / (len(x) - 1) + vb**2 / (len(y) - 1))
+                ci = float(stats.t.ppf(0.5 + CONFIDENCE / 2, dof) * se)
+                p = float(2 * stats.t.sf(abs(diff) / se, dof))  # Welch's test
+            else:  # both constant (deterministic references): the difference is exact
+                ci, p = 0.0, float(diff == 0)
         else:
             ci, p = math.nan, math.nan
         rows.append(dict(zip(GROUP, key, strict=True), a=a, b=b, diff=diff, ci=ci, p=p))

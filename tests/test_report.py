@@ -100,6 +100,14 @@ def test_pairwise_comparison_is_welchs_t_test():
     assert 0 < row["ci"] < abs(row["diff"])
 
 
+def test_two_deterministic_models_differ_exactly():
+    table = runs(*(run("A", i, 0.5) for i in range(3)), *(run("B", i, 0.7) for i in range(3)))
+    row = pairwise_comparison(table, "A", "B").iloc[0]
+    assert row["diff"] == pytest.approx(-0.2) and row["ci"] == 0 and row["p"] == 0
+    same = pairwise_comparison(runs(*(run(n, i, 0.5) for n in "AB" for i in range(2))), "A", "B").iloc[0]
+    assert same["p"] == 1
+
+
 def test_comparisons_against_the_best_report_welchs_p():
     a, b = [0.40, 0.42, 0.41], [0.45, 0.44, 0.47, 0.46]
     table = runs(*(run("A", i, v) for i, v in enumerate(a)), *(run("B", i, v) for i, v in enumerate(b)))

@@ -44,11 +44,19 @@ class FlopCount(TorchDispatchMode):
 
 @torch.no_grad()
 def flops_per_sample(model: nn.Module, windows: WindowSet) -> int:
-    """Forward FLOPs (a multiply-add counts 2) for one window, by torch.utils.flop_counter's formulas."""
+    """Forward FLOPs (a multiply-add counts 2) for one window, by torch.utils.flop_counter's formulas.
+
+    PyTorch's fused inference path for nn.TransformerEncoder/MultiheadAttention runs its matmuls inside one
+    kernel the counter cannot see into, so it is switched off while counting (the arithmetic is the same)."""
     model.eval()
     x, x_mark, _ = windows.batch(torch.zeros(1, dtype=torch.long, device=windows.device))
-    with FlopCount() as counter:
-        model(x, x_mark)
+    fused = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with FlopCount() as counter:
+            model(x, x_mark)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fused)
     return int(counter.total)
 
 

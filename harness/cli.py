@@ -553,6 +553,8 @@ def cmd_forget(args: argparse.Namespace) -> int:
     if args.key and not chosen:
         raise InputError(f"--key {args.key}: no run of suite {suite.name} has this key")
     removed = store.forget(spec.key for spec in chosen)
+    for spec in chosen:  # forgotten means trained again from the start, not resumed
+        checkpoint_path(store.path, spec.key).unlink(missing_ok=True)
     snapshot = snapshot_path(store.path)
     also = f" and {snapshot} (commit it)" if snapshot.exists() else ""
     print(f"{removed} stored runs of suite {suite.name} forgotten in {store.path}{also}; `run` trains them")

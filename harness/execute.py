@@ -96,7 +96,8 @@ def execute(
             outcome.duplicated += 1
             return
         store.release(result.spec.key)
-        checkpoint_path(store.path, result.spec.key).unlink(missing_ok=True)  # stored: nothing to resume
+        if result.status == "ok":  # nothing left to resume; a failed run keeps it for --retry-failed
+            checkpoint_path(store.path, result.spec.key).unlink(missing_ok=True)
         outcome.ok += result.status == "ok"
         outcome.failed += result.status != "ok"
         done = outcome.ok + outcome.failed + outcome.skipped + outcome.duplicated

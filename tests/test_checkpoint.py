@@ -4,7 +4,10 @@ import pytest
 import torch
 
 import harness.train
+from harness import executors
+from harness.execute import execute
 from harness.runner import run_one
+from harness.store import RunStore
 from harness.suite import load_suite
 
 from conftest import tiny_suite_dict, write_suite
@@ -73,3 +76,38 @@ def test_describe_shows_a_run_with_a_checkpoint_as_resumable(tmp_path, cli):
     assert code == 0
     assert "0 done, 0 failed, 0 running, 2 pending (1 resumable from a mid-run checkpoint)" in out
     assert out.count("resumable") == 2  # the summary and the run's row
+
+
+def test_a_failed_run_keeps_its_checkpoint_so_a_retry_resumes_and_forget_starts_over(
+    tmp_path, monkeypatch, cli
+):
+    suite_path = write_suite(tmp_path / "s.yaml", tiny_suite_dict(train={"epochs": 2, "patience": 10}))
+    spec = load_suite(suite_path).runs[0]
+    whole = run_one(spec, CPU)
+    store, checkpoint = RunStore(tmp_path / "runs.sqlite"), tmp_path / "checkpoints" / f"{spec.key}.pt"
+    real_evaluate, calls = harness.train.evaluate, []
+
+    def fail_in_epoch_2(*args, **kwargs):  # an error of the machine, not of the run (say an import)
+        calls.append(1)
+        if len(calls) == 2:
+            raise ImportError("cannot import name 'X'")
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(harness.train, "evaluate", fail_in_epoch_2)
+    assert execute([spec], store, executors.local(CPU, 1)).failed == 1
+    assert torch.load(checkpoint, weights_only=False)["epoch"] == 1  # kept beside the failed row
+    validated = []
+    monkeypatch.setattr(
+        harness.train, "evaluate", lambda *a, **k: validated.append(1) or real_evaluate(*a, **k)
+    )
+    assert execute([spec], store, executors.local(CPU, 1), retry_failed=True).ok == 1
+    assert len(validated) == 1  # only epoch 2 was trained and validated: the retry resumed
+    (row,) = store.rows([spec.key])
+    assert (row["test_mse"], row["epochs_run"]) == (
+        whole.test_mse,
+        whole.epochs_run,
+    ) and not checkpoint.exists()
+
+    checkpoint.write_bytes(b"stale")
+    code, _, _ = cli("forget", suite_path, "--store", tmp_path / "runs.sqlite")
+    assert code == 0 and not checkpoint.exists()  # forgotten: trained again from the start

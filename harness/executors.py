@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import torch
@@ -83,22 +84,46 @@ def _init_worker(device: torch.device, parent_pid: int) -> None:
     prepare_process(device)
 
 
+def worker_died(spec: RunSpec, device: str, why: str) -> RunResult:
+    """The failed result of a run whose process died under it (segfault, OOM kill): recorded, not raised."""
+    result = RunResult(spec, "failed", device=device, started_at=now(), finished_at=now())
+    result.error = (
+        f"the run's worker process died ({why}); --retry-failed trains it again from its checkpoint"
+    )
+    return result
+
+
 class LocalPool(Executor):
-    """`jobs` worker processes on this machine (spawned, so no state leaks from the parent)."""
+    """`jobs` worker processes on this machine (spawned, so no state leaks from the parent). A worker that
+    dies takes the pool down with it: every run then in flight is recorded as failed (which one crashed
+    cannot be told), the pool is started afresh and the suite goes on."""
 
     def __init__(self, device: torch.device, jobs: int):
         self.device, self.capacity = device, jobs
-        self.pool = ProcessPoolExecutor(
-            jobs, multiprocessing.get_context("spawn"), _init_worker, (device, os.getpid())
-        )
-        self.futures: set[Future] = set()
+        self.pool = self._start()
+        self.futures: dict[Future, RunSpec] = {}
+
+    def _start(self) -> ProcessPoolExecutor:
+        context = multiprocessing.get_context("spawn")
+        return ProcessPoolExecutor(self.capacity, context, _init_worker, (self.device, os.getpid()))
 
     def submit(self, spec: RunSpec, checkpoint: Path | None) -> None:
-        self.futures.add(self.pool.submit(run_one, spec, self.device, checkpoint))
+        self.futures[self.pool.submit(run_one, spec, self.device, checkpoint)] = spec
 
     def finished(self) -> list[RunResult]:
-        done, self.futures = wait(self.futures, return_when=FIRST_COMPLETED)
-        return [future.result() for future in done]
+        done, _ = wait(self.futures, return_when=FIRST_COMPLETED)
+        results, broken = [], False
+        for future in done:
+            spec = self.futures.pop(future)
+            try:
+                results.append(future.result())
+            except BrokenProcessPool:
+                broken = True
+                results.append(worker_died(spec, str(self.device), "a worker of the local pool was killed"))
+        if broken:  # the runs still in flight broke with it and come back failed from the next wait
+            self.pool.shutdown(wait=False)
+            self.pool = self._start()
+        return results
 
     def cancel(self) -> None:
         # Stop the runs in progress now rather than wait hours for them. (The executor has no public way
@@ -171,10 +196,8 @@ class RayCluster(Executor):
             try:
                 results.append(self.ray.get(ref))
             except self.ray.exceptions.RayError as e:  # the task's process died; run_one catches the rest
-                reason = str(e).strip().splitlines()[0] if str(e).strip() else ""
-                result = RunResult(spec, "failed", device=self.device, started_at=now(), finished_at=now())
-                result.error = f"{type(e).__name__}: the run's worker process died. {reason}".strip()
-                results.append(result)
+                reason = (str(e).strip().splitlines() or [""])[0]
+                results.append(worker_died(spec, self.device, f"{type(e).__name__}: {reason}".strip(": ")))
         return results
 
     def cancel(self) -> None:

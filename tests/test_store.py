@@ -303,3 +303,30 @@ def test_describe_shows_a_run_another_process_is_training(tmp_path, cli):
     code, out, _ = cli("describe", suite, "--store", tmp_path / "runs.sqlite")
     assert code == 0 and "1 running" in out
     assert f"running (pid {os.getppid()}, {socket.gethostname()}, since 2026-12-01T10:00:00+00:00)" in out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_killed_local_worker_fails_its_runs_and_the_suite_goes_on(tmp_path):
+    suite = write_suite(
+        tmp_path / "s.yaml",
+        tiny_suite_dict(seeds=[1, 2, 3], train={"epochs": 40, "patience": 40, "batch_size": 256}),
+    )
+    store = tmp_path / "runs.sqlite"
+    proc = launch(suite, store, "--jobs", "2")
+    deadline, workers = time.monotonic() + 60, set()
+    while len(workers) < 2 and time.monotonic() < deadline:
+        workers = {
+            pid for pid in children(proc.pid) if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()
+        }
+        time.sleep(0.1)
+    assert workers, "the workers did not start"
+    time.sleep(1)
+    os.kill(min(workers), signal.SIGKILL)  # as the kernel's OOM killer would
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1 and "Traceback" not in err, err
+    rows = stored(store)
+    assert len(rows) == 3 and any(status == "ok" for _, status, _ in rows)  # the suite went on after the kill
+    assert "the run's worker process died" in err
+    again = launch(suite, store, "--retry-failed")
+    _, err = again.communicate(timeout=300)
+    assert again.returncode == 0 and all(status == "ok" for _, status, _ in stored(store)), err

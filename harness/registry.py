@@ -6,6 +6,7 @@ n_channels); their annotations and defaults are what a suite is validated agains
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import pkgutil
@@ -57,8 +58,12 @@ def register_model(key: str, *, time_features: bool = False, revision: int = 0):
     return decorate
 
 
+@functools.cache
 def load_builtin() -> None:
-    """Import every module of the model packages, so that a new model is one file with the decorator."""
+    """Import every module of the model packages, so that a new model is one file with the decorator.
+
+    Once per process: a file added while a long campaign runs is not imported into it beside modules it
+    already holds in their older version (that mix failed five campaign runs on an ImportError)."""
     for package_name in BUILTIN_PACKAGES:
         package = importlib.import_module(package_name)
         for module in pkgutil.iter_modules(package.__path__, f"{package_name}."):

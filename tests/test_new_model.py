@@ -20,14 +20,15 @@ def generated():
     yield files
     for path in files:
         path.unlink(missing_ok=True)
-    registry._MODELS.pop(NAME, None)  # the in-process CLI imported it: leave no model without its file
-    sys.modules.pop(f"baselines.{NAME}", None)
 
 
 def test_a_new_model_passes_its_generated_test_and_trains_in_a_one_epoch_suite(generated, cli, tmp_path):
     code, out, _ = cli("new-model", NAME)
     assert code == 0 and all(path.is_file() for path in generated)
     assert f"python -m pytest -q tests/test_{NAME}.py" in out
+    assert (
+        NAME not in registry.models()
+    )  # a running process keeps the models it started with; new ones run next
     python = [sys.executable, "-m"]
     lint = subprocess.run([*python, "ruff", "check", *map(str, generated)], capture_output=True, text=True)
     assert lint.returncode == 0, lint.stdout
@@ -48,7 +49,7 @@ def test_a_new_model_passes_its_generated_test_and_trains_in_a_one_epoch_suite(g
     assert run.returncode == 0 and "1/1 runs stored, 0 failed" in run.stderr, run.stderr
 
     before = [path.read_text() for path in generated]
-    code, _, err = cli("new-model", NAME)  # registered and on disk now: nothing is overwritten
+    code, _, err = cli("new-model", NAME)  # on disk now: nothing is overwritten
     assert code == 2 and len(err.strip().splitlines()) == 1 and f"new-model {NAME}:" in err
     assert [path.read_text() for path in generated] == before
 

@@ -164,12 +164,15 @@ class RayCluster(Executor):
         self.ray = ray
         self.started_here = not ray.is_initialized()
         if self.started_here:
+            handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
             try:
                 ray.init(
                     address=address, include_dashboard=False, log_to_driver=False, logging_level="WARNING"
                 )
             except ConnectionError as e:
                 raise InputError(f"--address {address}: cannot reach a Ray cluster ({e})") from None
+            for sig, handler in handlers.items():  # Ray's own dump-and-exit would replace a clean Ctrl-C
+                signal.signal(sig, handler)
         self.device = "cuda" if gpus_per_run > 0 else "cpu"
         self.task = ray.remote(_train_on_ray).options(
             num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0, name="dynobench-run"

@@ -90,10 +90,10 @@ def test_a_task_whose_process_dies_is_stored_failed_and_the_suite_goes_on(cluste
     assert "worker process died" in failed[-1]
 
 
-def launch(suite: Path, store: Path, address: str) -> subprocess.Popen:
+def launch(suite: Path, store: Path, address: str | None) -> subprocess.Popen:
     command = [sys.executable, str(ROOT / "run_suite.py"), "run", str(suite), "--store", str(store)]
     return subprocess.Popen(
-        [*command, "--executor", "ray", "--address", address],
+        [*command, "--executor", "ray", *(["--address", address] if address else [])],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -122,3 +122,22 @@ def test_a_killed_ray_driver_resumes_on_the_cluster_and_keeps_its_finished_runs(
     assert len(after) == len(seeds) and all(row[0] == "ok" for row in after.values())
     assert all(after[key] == row for key, row in before.items())  # kept, not trained again
     assert f"{len(seeds) - len(before)} trained" in err
+
+
+def test_sigterm_stops_a_driver_that_started_ray_as_ctrl_c_does(cluster, tmp_path):
+    """Ray installs its own SIGTERM handler (a stack dump, exit 1); the driver keeps the harness's."""
+    suite = write_suite(
+        tmp_path / "s.yaml", tiny_suite_dict(seeds=[1, 2, 3], train={"epochs": 6, "patience": 6})
+    )
+    store = tmp_path / "runs.sqlite"
+    driver = launch(suite, store, None)  # no address: this driver starts (and must stop) its own Ray
+    deadline = time.monotonic() + 180
+    while not rows(store) and time.monotonic() < deadline and driver.poll() is None:
+        time.sleep(0.05)
+    driver.send_signal(signal.SIGTERM)
+    _, err = driver.communicate(timeout=120)
+    assert driver.returncode == 130 and "interrupted: finished runs are stored" in err, err
+    assert "SIGTERM received" not in err
+    resumed = launch(suite, store, cluster)
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0 and len(rows(store)) == 3, err

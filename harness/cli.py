@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import os
 import signal
 import statistics
@@ -501,7 +500,8 @@ def cmd_suites(args: argparse.Namespace) -> int:
     table = []
     for path in shipped_suites():
         raw = yaml.safe_load(path.read_text())
-        runs = math.prod(len(raw.get(key, [])) for key in ("models", "datasets", "horizons", "seeds"))
+        cells = len(raw.get("datasets", [])) * len(raw.get("horizons", []))
+        runs = cells * sum(len(entry.get("seeds", raw.get("seeds", []))) for entry in raw.get("models", []))
         lines = path.read_text().splitlines()
         header = " ".join(line.lstrip("# ") for line in lines[: next(
             (i for i, line in enumerate(lines) if not line.startswith("#")), len(lines)

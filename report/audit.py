@@ -32,7 +32,14 @@ def pending(name: str, cell: pd.Series | None, need: int = 2) -> str | None:
     return None
 
 
-def paired_row(claim: str, runs: pd.DataFrame, a: str, b: str, if_a_better: str, otherwise: str) -> list:
+def provisional(verdict: str, n: int, planned: int) -> str:
+    """A verdict from fewer seeds than the suite plans says so: more seeds may still turn it."""
+    return verdict if n >= planned else f"{verdict} (provisional: {n} of {planned} seeds)"
+
+
+def paired_row(
+    claim: str, runs: pd.DataFrame, a: str, b: str, if_a_better: str, otherwise: str, planned: int
+) -> list:
     """A claim judged by a paired-by-seed test of a − b: `if_a_better` when `a` is significantly lower,
     `otherwise` when not."""
     found = paired_comparison(runs, a, b)
@@ -42,7 +49,7 @@ def paired_row(claim: str, runs: pd.DataFrame, a: str, b: str, if_a_better: str,
     number = f"{a} − {b} = {fmt(found['diff'], found['ci'])} MSE, p = {found['p']:.3g} (n={found['n']})"
     verdict = if_a_better if found["p"] < ALPHA and found["diff"] < 0 else otherwise
     why = "significant at 5%" if found["p"] < ALPHA else "not significant at 5%"
-    return [claim, number, verdict, f"{why}, paired by seed"]
+    return [claim, number, provisional(verdict, found["n"], planned), f"{why}, paired by seed"]
 
 
 def dynonet_audit(
@@ -68,7 +75,7 @@ def dynonet_audit(
             f"MSE {CLAIMED_MSE} / MAE {CLAIMED_MAE}",
             f"{fmt(cell['mse_mean'], cell['mse_ci'])} / {fmt(cell['mae_mean'], cell['mae_ci'])} "
             f"(n={cell['n']})",
-            "holds" if inside else "does not hold",
+            provisional("holds" if inside else "does not hold", cell["n"], cell["seeds"]),
             f"one run of ours falls in [{low:.3f}, {high:.3f}] (95% prediction interval of MSE); "
             "the claim is one seed",
         ])  # fmt: skip
@@ -84,8 +91,11 @@ def dynonet_audit(
         order = sorted(six, key=lambda c: c["mse_mean"])
         rank = [c["name"] for c in order].index(name) + 1
         standings = ", ".join(f"{i}. {c['name']} {c['mse_mean']:.3f}" for i, c in enumerate(order, 1))
-        rows.append([f"rank {CLAIMED_RANK} of the six models", f"rank {rank} by mean MSE",
-                     "holds" if rank == CLAIMED_RANK else "does not hold",
+        fewest = min(six, key=lambda c: c["n"] / c["seeds"])
+        verdict = provisional(
+            "holds" if rank == CLAIMED_RANK else "does not hold", fewest["n"], fewest["seeds"]
+        )
+        rows.append([f"rank {CLAIMED_RANK} of the six models", f"rank {rank} by mean MSE", verdict,
                      f"{standings}; each model with its own official recipe and lookback"])  # fmt: skip
 
     dyno_params = params.get(name) if name else None
@@ -104,12 +114,15 @@ def dynonet_audit(
                          "holds" if factor >= CLAIMED_FACTOR else "does not hold",
                          f"{label} official recipe: {other:,} parameters"])  # fmt: skip
 
+    planned = int(cell["seeds"]) if cell is not None else 0
     if "no_controller" in by_variant and name:
         claim = "the controller improves the forecast (published vs no_controller)"
-        rows.append(paired_row(claim, runs, name, by_variant["no_controller"], "holds", "does not hold"))
+        rows.append(
+            paired_row(claim, runs, name, by_variant["no_controller"], "holds", "does not hold", planned)
+        )
     if "clean" in by_variant and name:
         claim = "its test number owes nothing to training the controller on the validation split (vs clean)"
-        rows.append(paired_row(claim, runs, name, by_variant["clean"], "does not hold", "holds"))
+        rows.append(paired_row(claim, runs, name, by_variant["clean"], "does not hold", "holds", planned))
 
     lookbacks = {int(c["seq_len"]) for c in six if c is not None}
     if len(lookbacks) > 1:

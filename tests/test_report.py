@@ -228,6 +228,12 @@ def test_dynonet_audit_judges_each_claim_from_the_runs():
     assert "| does not hold " in leak  # published beats clean by ~0.009 on every seed
     assert "| holds " in lines["MSE 0.386 / MAE 0.415"]  # 0.386 lies in one run's spread of ours
     assert "lookbacks differ" not in text and "DynoNet vs TSMixer, both at L = 96" in text
+    assert "provisional" not in text  # every planned seed finished
+
+    unfinished = runs(*rows[:-1], run("DynoNet-clean", 3, 0.0, status="failed", model="dynonet"))
+    text = dynonet_audit(unfinished, aggregate(unfinished), variants, params)
+    leak = next(line for line in text.splitlines() if "owes nothing" in line)
+    assert "(provisional: 2 of 3 seeds)" in leak  # two pairs with clean of the three planned
 
 
 def test_report_with_no_finished_run_says_so_in_one_line(tmp_path, cli):

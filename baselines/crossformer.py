@@ -10,7 +10,7 @@ import math
 import torch
 from torch import nn
 
-from baselines.layers import MultiHeadAttention
+from baselines.layers import Dropout, MultiHeadAttention
 from harness.registry import register_model
 
 
@@ -30,7 +30,7 @@ class TwoStageAttention(nn.Module):
         self.sender = MultiHeadAttention(d_model, n_heads, dropout)
         self.receiver = MultiHeadAttention(d_model, n_heads, dropout)
         self.router = nn.Parameter(torch.randn(n_segments, routers, d_model))
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.time_norm1 = nn.LayerNorm(d_model)
         self.time_norm2 = nn.LayerNorm(d_model)
         self.dim_norm1 = nn.LayerNorm(d_model)
@@ -116,7 +116,7 @@ class DecoderLayer(nn.Module):
         self.cross_attn = MultiHeadAttention(d_model, n_heads, dropout)
         self.norm1 = nn.LayerNorm(d_model)
         self.norm2 = nn.LayerNorm(d_model)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.mlp = mlp(d_model, d_model)
         self.predict = nn.Linear(d_model, seg_len)
 

@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from baselines.layers import MultiHeadAttention, RevIN
+from baselines.layers import Dropout, MultiHeadAttention, RevIN
 from harness.registry import register_model
 
 
@@ -18,12 +18,12 @@ class ITransformerLayer(nn.Module):
         self.ff = nn.Sequential(
             nn.Linear(d_model, d_ff),
             nn.GELU(),
-            nn.Dropout(dropout),
+            Dropout(dropout),
             nn.Linear(d_ff, d_model),
-            nn.Dropout(dropout),
+            Dropout(dropout),
         )
         self.norm2 = nn.LayerNorm(d_model)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         attended, _ = self.attention(x, x, x)
@@ -56,7 +56,7 @@ class ITransformer(nn.Module):
         super().__init__()
         self.norm = RevIN(n_channels, affine=False)
         self.embed = nn.Linear(seq_len, d_model)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.layers = nn.ModuleList(
             ITransformerLayer(d_model, n_heads, d_ff, dropout) for _ in range(e_layers)
         )

@@ -5,6 +5,16 @@ import math
 import torch
 from torch import nn
 
+from harness import bernoulli
+
+
+class Dropout(nn.Dropout):
+    """`nn.Dropout`, its CPU mask drawn by `harness.bernoulli`: torch's own random stream and bits, ~10×
+    faster (the serial mask draw was 80% of a TSMixer epoch)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return bernoulli.dropout(x, self.p, self.training)
+
 
 class SeriesDecomposition(nn.Module):
     """Split x [B, L, C] into trend (moving average over time) and seasonal = x − trend.
@@ -77,7 +87,7 @@ class MultiHeadAttention(nn.Module):
         self.k = nn.Linear(d_model, d_model)
         self.v = nn.Linear(d_model, d_model)
         self.out = nn.Linear(d_model, d_model)
-        self.attn_dropout = nn.Dropout(attn_dropout)
+        self.attn_dropout = Dropout(attn_dropout)
 
     def forward(
         self,

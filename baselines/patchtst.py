@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from baselines.layers import MultiHeadAttention, RevIN
+from baselines.layers import Dropout, MultiHeadAttention, RevIN
 from harness.registry import register_model
 
 
@@ -25,13 +25,13 @@ class PatchTSTLayer(nn.Module):
     def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float):
         super().__init__()
         self.attention = MultiHeadAttention(d_model, n_heads)
-        self.proj_dropout = nn.Dropout(dropout)
-        self.attn_dropout = nn.Dropout(dropout)
+        self.proj_dropout = Dropout(dropout)
+        self.attn_dropout = Dropout(dropout)
         self.norm_attn = BatchNormTokens(d_model)
         self.ff = nn.Sequential(
-            nn.Linear(d_model, d_ff), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_ff, d_model)
+            nn.Linear(d_model, d_ff), nn.GELU(), Dropout(dropout), nn.Linear(d_ff, d_model)
         )
-        self.ff_dropout = nn.Dropout(dropout)
+        self.ff_dropout = Dropout(dropout)
         self.norm_ff = BatchNormTokens(d_model)
 
     def forward(self, x: torch.Tensor, prev_scores: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -77,10 +77,10 @@ class PatchTST(nn.Module):
         self.revin = RevIN(n_channels, affine) if revin else None
         self.embed = nn.Linear(patch_len, d_model)
         self.position = nn.Parameter(torch.empty(self.n_patches, d_model).uniform_(-0.02, 0.02))
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.layers = nn.ModuleList(PatchTSTLayer(d_model, n_heads, d_ff, dropout) for _ in range(e_layers))
         self.head = nn.Linear(d_model * self.n_patches, pred_len)
-        self.head_dropout = nn.Dropout(head_dropout)
+        self.head_dropout = Dropout(head_dropout)
 
     def forward(self, x: torch.Tensor, x_mark: torch.Tensor | None = None) -> torch.Tensor:
         if self.revin is not None:

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baselines.layers import RevIN
+from baselines.layers import Dropout, RevIN
 from harness.registry import register_model
 
 
@@ -82,7 +82,7 @@ class MixerBlock(nn.Module):
         self.feature_norm = PlaneBatchNorm(seq_len, n_channels)
         self.feature_in = ChannelLinear(n_channels, ff_dim)
         self.feature_out = ChannelLinear(ff_dim, n_channels)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: [B, L, C]
         mixed = self.time_linear(self.time_norm(x).transpose(1, 2)).transpose(1, 2)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from baselines.layers import RevIN, SeriesDecomposition
+from baselines.layers import Dropout, RevIN, SeriesDecomposition
 from harness.registry import register_model
 
 VARIANTS = ("published", "clean", "no_controller")
@@ -224,7 +224,7 @@ class DynoNet(nn.Module):
         self.mixer = nn.Sequential(
             nn.Linear(n_channels, mixer_width),
             nn.GELU(),
-            nn.Dropout(dropout),  # the only place `dropout` acts; the workers' rate comes from the controller
+            Dropout(dropout),  # the only place `dropout` acts; the workers' rate comes from the controller
             nn.Linear(mixer_width, n_channels),
         )
         nn.init.zeros_(self.mixer[-1].weight)  # the mixer starts as the identity (residual branch at zero)

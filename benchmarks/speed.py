@@ -14,9 +14,11 @@ Where a recipe cannot come near that bound, the op floor says why. It is what th
 costs on this machine, measured in the same run: every matmul-family op of the step (forward and backward)
 replayed alone with its operands' sizes and strides (so a GRU's 512 small sequential matmuls, or a product
 with 7 columns, is priced at the rate such a shape really gets), plus the random numbers dropout draws at
-the measured rate of torch's CPU generator (serial: mt19937, one draw per element; a different generator
-would change the dropout masks, so the results). Elementwise ops, dispatch and Python are what lies
-between the floor and the measured epoch ("× floor").
+the measured rate of the kernel that draws them (`harness.bernoulli` for the models' `Dropout`, torch's
+serial mt19937 loop for any other draw; a different generator would change the dropout masks, so the
+results). Elementwise ops, dispatch and Python are what lies between the floor and the measured epoch
+("× floor"). Beside it, in the same run, the epoch with torch's own `nn.Dropout` in place of the models'
+`Dropout` (the same bits, the masks drawn by torch's kernel): what `harness.bernoulli` saves.
 
 With `--suite`, every run of the suite is priced as epochs × (train epoch + validation pass) + one test pass.
 Epochs are those stored runs really ran where exported results (`results/*/runs.csv`) or committed campaign
@@ -46,9 +48,11 @@ from pathlib import Path
 
 import torch
 from tabulate import tabulate
+from torch import nn
 from torch.ops import aten
 
-from harness import registry
+from baselines.layers import Dropout, use_torch_dropout
+from harness import bernoulli, registry
 from harness.cpu import prepare_process
 from harness.datasets import load_table, resolve
 from harness.evaluate import evaluate
@@ -89,12 +93,26 @@ def operand(value):
 
 class StepOps(FlopCount):
     """FLOPs of the ops run under it, the matmul-family calls by shape (with their count), and the number
-    of random values drawn."""
+    of random values drawn: by torch's kernels (`draws`, seen as ops) and by `harness.bernoulli` for the
+    models' `Dropout` (`kernel_draws`, which torch's dispatch does not see)."""
 
     def __init__(self):
         super().__init__()
         self.matmuls: Counter = Counter()
         self.draws = 0
+        self.kernel_draws = 0
+
+    def __enter__(self):
+        def count(module, inputs):
+            if isinstance(module, Dropout) and module.training and 0 < module.p < 1:
+                self.kernel_draws += inputs[0].numel()
+
+        self._hook = torch.nn.modules.module.register_module_forward_pre_hook(count)
+        return super().__enter__()
+
+    def __exit__(self, *exc):
+        self._hook.remove()
+        return super().__exit__(*exc)
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = super().__torch_dispatch__(func, types, args, kwargs)
@@ -118,11 +136,14 @@ def replay_seconds(call: tuple) -> float:
     return median_seconds(lambda: func(*tensors, **dict(kwargs)), 3)
 
 
-def seconds_per_draw(n: int = 2**23) -> float:
-    """Time of one random value as dropout draws it (bernoulli_ on float32, torch's CPU generator)."""
+def seconds_per_draw(draw, n: int = 2**23) -> float:
+    """Time of one random value as `draw(mask, p)` fills a float32 dropout mask from torch's CPU generator."""
     values = torch.empty(n)
-    values.bernoulli_(0.5)
-    return median_seconds(lambda: values.bernoulli_(0.5), 3) / n
+    draw(values, 0.5)
+    return median_seconds(lambda: draw(values, 0.5), 3) / n
+
+
+DRAWS = {"torch": lambda mask, p: mask.bernoulli_(p), "kernel": bernoulli.bernoulli_}
 
 
 def first_windows(windows: WindowSet, n: int) -> WindowSet:
@@ -150,7 +171,8 @@ class Speed:
     step_gflop: float  # per training step
     val_gflop: float  # per validation pass
     matmul_s: float  # per training step: its matmul-family ops replayed alone at their shapes
-    rng_s: float  # per training step: dropout's random draws at the generator's measured rate
+    rng_s: float  # per training step: dropout's random draws at their kernel's measured rate
+    torch_dropout_epoch_s: float | None  # the epoch with torch's nn.Dropout (None: the model has no Dropout)
 
     @property
     def floor_epoch_s(self) -> float:
@@ -191,19 +213,37 @@ class Recipe:
         return cls(spec.name, spec.model, spec.seq_len, spec.pred_len, spec.params, spec.train)
 
 
-def measure(recipe: Recipe, table, split: str, n_batches: int, repeats: int, draw_s: float) -> Speed:
+def time_training(
+    recipe: Recipe,
+    cfg: TrainConfig,
+    splits: Splits,
+    n_batches: int,
+    repeats: int,
+    n_channels,
+    torch_dropout: bool = False,
+) -> tuple[float | None, nn.Module, object]:
+    """Seconds per training batch (median of `repeats` epochs of `n_batches`, after a warm-up epoch), the
+    model and its generator; None for torch's dropout when the model has no `Dropout` to swap."""
+    short = with_train(splits, n_batches * cfg.batch_size)
+    generator = seed_everything(1)
+    model = registry.build(recipe.model, recipe.seq_len, recipe.horizon, n_channels, **recipe.params)
+    if torch_dropout and not use_torch_dropout(model):
+        return None, model, generator
+    strategy = strategy_for(recipe.model)(model, cfg, short, generator)
+    strategy.train_epoch(1)  # warm-up: allocator, optimiser state, lazy imports
+    return median_seconds(lambda: strategy.train_epoch(2), repeats) / n_batches, model, generator
+
+
+def measure(recipe: Recipe, table, split: str, n_batches: int, repeats: int, draw_s: dict) -> Speed:
     model_key, seq_len, horizon, cfg = recipe.model, recipe.seq_len, recipe.horizon, recipe.cfg
     info = registry.get(model_key)
     splits = prepare(table, split, seq_len, horizon, torch.device("cpu"), info.time_features)
     n_train = len(splits.train)
     full_batches = n_train // cfg.batch_size if cfg.drop_last else math.ceil(n_train / cfg.batch_size)
     n_batches = min(n_batches, full_batches)
-    short = with_train(splits, n_batches * cfg.batch_size)
-    generator = seed_everything(1)
-    model = registry.build(model_key, seq_len, horizon, len(table.columns), **recipe.params)
-    strategy = strategy_for(model_key)(model, cfg, short, generator)
-    strategy.train_epoch(1)  # warm-up: allocator, optimiser state, lazy imports
-    per_batch = median_seconds(lambda: strategy.train_epoch(2), repeats) / n_batches
+    timing = (recipe, cfg, splits, n_batches, repeats, len(table.columns))
+    torch_per_batch = time_training(*timing, torch_dropout=True)[0]
+    per_batch, model, generator = time_training(*timing)
 
     one_step = with_train(splits, cfg.batch_size)
     with StepOps() as ops:
@@ -224,9 +264,11 @@ def measure(recipe: Recipe, table, split: str, n_batches: int, repeats: int, dra
         model(x, x_mark)
     val_gflop = flops.total / 8 * len(splits.val) / 1e9
     val_s, test_s = per_window * len(splits.val), per_window * len(splits.test)
+    rng_s = ops.draws * draw_s["torch"] + ops.kernel_draws * draw_s["kernel"]
     return Speed(
         recipe.label, horizon, model_key, seq_len, full_batches, per_batch * full_batches, val_s, test_s,
-        ops.total / 1e9, val_gflop, matmul_s, ops.draws * draw_s,
+        ops.total / 1e9, val_gflop, matmul_s, rng_s,
+        None if torch_per_batch is None else torch_per_batch * full_batches,
     )  # fmt: skip
 
 
@@ -240,11 +282,13 @@ def speed_table(speeds: list[Speed], peak: float) -> str:
                 f"{s.step_gflop:.2f}", f"{s.epoch_gflop:,.0f}", f"{achieved:.1f}", f"{peak / achieved:.1f}×",
                 f"{s.matmul_s * s.batches:.1f} + {s.rng_s * s.batches:.1f}",
                 f"{s.epoch_s / s.floor_epoch_s:.1f}×",
+                "–" if s.torch_dropout_epoch_s is None
+                else f"{s.torch_dropout_epoch_s:.1f} ({s.torch_dropout_epoch_s / s.epoch_s:.2f}×)",
             ]
         )  # fmt: skip
     headers = [
         "recipe", "H", "L", "batches", "s / train epoch", "s / val pass", "GFLOP / step", "GFLOP / epoch",
-        "GFLOP/s", "× bound", "floor s: matmul + RNG", "× floor",
+        "GFLOP/s", "× bound", "floor s: matmul + RNG", "× floor", "s / epoch, torch's dropout (× slower)",
     ]  # fmt: skip
     return tabulate(rows, headers, tablefmt="github", disable_numparse=True)
 
@@ -341,7 +385,8 @@ def main() -> None:
         recipes = [Recipe.from_preset(p, h) for p in args.models for h in args.horizons]
     else:  # one per entry and horizon: seeds share a recipe
         recipes = list({(s.name, s.pred_len): Recipe.from_spec(s) for s in suite.runs}.values())
-    peak, draw_s = matmul_gflops(), seconds_per_draw()
+    peak = matmul_gflops()
+    draw_s = {name: seconds_per_draw(draw) for name, draw in DRAWS.items()}
     speeds: dict[tuple, Speed] = {}
     for recipe in recipes:
         s = measure(recipe, table, ref.split, args.batches, args.repeats, draw_s)
@@ -350,8 +395,10 @@ def main() -> None:
     shown = list(speeds.values())
     lines = [
         f"## Training speed on {os.cpu_count()} cores, {args.threads} thread(s), torch {torch.__version__}\n",
-        f"fp32 matmul (2048²): **{peak:.1f} GFLOP/s**, the bound; dropout's generator: "
-        f"**{draw_s * 1e9:.1f} ns** per random value. Epoch and validation times are "
+        f"fp32 matmul (2048²): **{peak:.1f} GFLOP/s**, the bound; a dropout mask's random value: "
+        f"**{draw_s['kernel'] * 1e9:.2f} ns** by `harness.bernoulli`"
+        f"{'' if bernoulli.available() else ' (not built here: torch draws)'}, "
+        f"**{draw_s['torch'] * 1e9:.1f} ns** by torch's kernel. Epoch and validation times are "
         f"extrapolated from the first {args.batches} training batches and the first evaluation batch "
         f"(median of {args.repeats}).\n",
         speed_table(shown, peak),

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from baselines.layers import Dropout
+from baselines.layers import Dropout, use_torch_dropout
 from harness import bernoulli, registry
 
 pytestmark = pytest.mark.skipif(
@@ -68,24 +68,13 @@ MODELS_WITH_DROPOUT = {
 }
 
 
-def _with_torch_dropout(model: nn.Module) -> nn.Module:
-    """A copy of `model` whose every `Dropout` is torch's `nn.Dropout` of the same rate."""
-    model = copy.deepcopy(model)
-    replaced = 0
-    for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            if isinstance(child, Dropout):
-                setattr(parent, name, nn.Dropout(child.p))
-                replaced += 1
-    assert replaced, "the model has no Dropout: the comparison would prove nothing"
-    return model
-
-
 @pytest.mark.parametrize("key", list(MODELS_WITH_DROPOUT))
 def test_three_training_steps_give_the_bits_of_torchs_dropout(key):
     torch.manual_seed(0)
     ours = registry.build(key, 96, 24, 7, **MODELS_WITH_DROPOUT[key])
-    theirs = _with_torch_dropout(ours)
+    theirs = copy.deepcopy(ours)
+    assert use_torch_dropout(theirs), "the model has no Dropout: the comparison would prove nothing"
+    assert not any(isinstance(m, Dropout) for m in theirs.modules())
     x_mark = torch.rand(8, 96, 4) - 0.5 if registry.get(key).time_features else None
 
     def train(model):

@@ -51,6 +51,19 @@ def test_dropout_of_a_transposed_input_gives_torchs_values_and_gradient(p):
         assert torch.equal(got, expected)
 
 
+def test_a_strided_view_is_left_to_torch_and_gets_its_bits():
+    def draw(fill):
+        torch.manual_seed(5)
+        base = torch.zeros(40, 30)
+        fill(base[::2, 1:])
+        return base, torch.get_rng_state()
+
+    for got, expected in zip(
+        draw(lambda t: bernoulli.bernoulli_(t, 0.3)), draw(lambda t: t.bernoulli_(0.3)), strict=True
+    ):
+        assert torch.equal(got, expected)
+
+
 def test_eval_mode_and_zero_rate_leave_the_input_and_the_generator_alone():
     x = torch.randn(4, 9)
     state = torch.get_rng_state()

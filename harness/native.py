@@ -1,0 +1,59 @@
+"""Small C kernels for the CPU hot paths torch's own kernels serve badly, compiled on first use.
+
+Each kernel is one C file beside the Python module that calls it. It is compiled once per machine with the
+system's C compiler (`-O3 -march=native`) into a cache folder keyed by the source, the flags and the CPU,
+and loaded with ctypes. Without a compiler `load` returns None and the caller takes torch's path, which
+computes the same thing (each kernel's tests say how exactly).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+FLAGS = ("-O3", "-march=native", "-shared", "-fPIC")
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "dynobench"
+
+
+def _cpu_flags() -> str:
+    try:
+        with open("/proc/cpuinfo") as info:
+            return next((line for line in info if line.startswith("flags")), "")
+    except OSError:
+        return platform.processor()
+
+
+@functools.cache  # once per process and file
+def load(source: Path) -> ctypes.CDLL | None:
+    """The compiled `source`, built on first use (atomically: concurrent workers may race), or None."""
+    digest = hashlib.sha256(source.read_bytes() + " ".join(FLAGS).encode() + _cpu_flags().encode())
+    target = _cache_dir() / f"{source.stem}-{platform.machine()}-{digest.hexdigest()[:16]}.so"
+    if not target.exists():
+        compiler = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
+        if compiler is None:
+            return None
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+                built = Path(tmp) / target.name
+                subprocess.run(
+                    [compiler, *FLAGS, str(source), "-o", str(built)], check=True, capture_output=True
+                )
+                os.replace(built, target)
+        except (OSError, subprocess.CalledProcessError):
+            return None
+    try:
+        return ctypes.CDLL(str(target))
+    except OSError:
+        return None

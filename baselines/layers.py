@@ -16,18 +16,6 @@ class Dropout(nn.Dropout):
         return bernoulli.dropout(x, self.p, self.training)
 
 
-def use_torch_dropout(model: nn.Module) -> int:
-    """Swap every `Dropout` of `model` for torch's own `nn.Dropout` of the same rate (the reference path the
-    tests and benchmarks/speed.py compare with); returns how many were swapped."""
-    swapped = 0
-    for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            if isinstance(child, Dropout):
-                setattr(parent, name, nn.Dropout(child.p))
-                swapped += 1
-    return swapped
-
-
 class SeriesDecomposition(nn.Module):
     """Split x [B, L, C] into trend (moving average over time) and seasonal = x − trend.
 

@@ -17,8 +17,9 @@ with 7 columns, is priced at the rate such a shape really gets), plus the random
 the measured rate of the kernel that draws them (`harness.bernoulli` for the models' `Dropout`, torch's
 serial mt19937 loop for any other draw; a different generator would change the dropout masks, so the
 results). Elementwise ops, dispatch and Python are what lies between the floor and the measured epoch
-("× floor"). Beside it, in the same run, the epoch with torch's own `nn.Dropout` in place of the models'
-`Dropout` (the same bits, the masks drawn by torch's kernel): what `harness.bernoulli` saves.
+("× floor"). Beside it, in the same run, the epoch on torch's own kernels only (`harness.native.torch_only`:
+the dropout masks by torch's serial loop, TSMixer's feature mixing by torch's ops): what the project's C
+kernels save.
 
 With `--suite`, every run of the suite is priced as epochs × (train epoch + validation pass) + one test pass.
 Epochs are those stored runs really ran where exported results (`results/*/runs.csv`) or committed campaign
@@ -51,8 +52,7 @@ from tabulate import tabulate
 from torch import nn
 from torch.ops import aten
 
-from baselines.layers import Dropout, use_torch_dropout
-from harness import bernoulli, registry
+from harness import bernoulli, native, registry
 from harness.cpu import prepare_process
 from harness.datasets import load_table, resolve
 from harness.evaluate import evaluate
@@ -92,27 +92,16 @@ def operand(value):
 
 
 class StepOps(FlopCount):
-    """FLOPs of the ops run under it, the matmul-family calls by shape (with their count), and the number
-    of random values drawn: by torch's kernels (`draws`, seen as ops) and by `harness.bernoulli` for the
-    models' `Dropout` (`kernel_draws`, which torch's dispatch does not see)."""
+    """FLOPs of the ops run under it (torch's ops: FlopCount turns the C kernels off), the matmul-family
+    calls by shape (with their count), and the random values drawn: `kernel_draws` for the dropout masks
+    that `harness.bernoulli` draws outside this count (a scalar-rate `bernoulli_`), `draws` for the rest."""
 
     def __init__(self):
         super().__init__()
         self.matmuls: Counter = Counter()
         self.draws = 0
         self.kernel_draws = 0
-
-    def __enter__(self):
-        def count(module, inputs):
-            if isinstance(module, Dropout) and module.training and 0 < module.p < 1:
-                self.kernel_draws += inputs[0].numel()
-
-        self._hook = torch.nn.modules.module.register_module_forward_pre_hook(count)
-        return super().__enter__()
-
-    def __exit__(self, *exc):
-        self._hook.remove()
-        return super().__exit__(*exc)
+        self._kernel = bernoulli.available()  # asked before FlopCount turns the kernels off
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = super().__torch_dispatch__(func, types, args, kwargs)
@@ -120,7 +109,11 @@ class StepOps(FlopCount):
         if packet in MATMULS:
             self.matmuls[(func, tuple(operand(a) for a in args), tuple(sorted((kwargs or {}).items())))] += 1
         elif packet in RANDOM:
-            self.draws += (args[0] if packet is aten.bernoulli_ or packet is aten.uniform_ else out).numel()
+            n = (args[0] if packet is aten.bernoulli_ or packet is aten.uniform_ else out).numel()
+            if func is aten.bernoulli_.float and args[0].dtype == torch.float32 and self._kernel:
+                self.kernel_draws += n
+            else:
+                self.draws += n
         return out
 
 
@@ -172,7 +165,7 @@ class Speed:
     val_gflop: float  # per validation pass
     matmul_s: float  # per training step: its matmul-family ops replayed alone at their shapes
     rng_s: float  # per training step: dropout's random draws at their kernel's measured rate
-    torch_dropout_epoch_s: float | None  # the epoch with torch's nn.Dropout (None: the model has no Dropout)
+    torch_epoch_s: float  # the epoch on torch's own kernels (harness.native.torch_only)
 
     @property
     def floor_epoch_s(self) -> float:
@@ -214,21 +207,13 @@ class Recipe:
 
 
 def time_training(
-    recipe: Recipe,
-    cfg: TrainConfig,
-    splits: Splits,
-    n_batches: int,
-    repeats: int,
-    n_channels,
-    torch_dropout: bool = False,
-) -> tuple[float | None, nn.Module, object]:
+    recipe: Recipe, cfg: TrainConfig, splits: Splits, n_batches: int, repeats: int, n_channels: int
+) -> tuple[float, nn.Module, torch.Generator]:
     """Seconds per training batch (median of `repeats` epochs of `n_batches`, after a warm-up epoch), the
-    model and its generator; None for torch's dropout when the model has no `Dropout` to swap."""
+    model and its generator."""
     short = with_train(splits, n_batches * cfg.batch_size)
     generator = seed_everything(1)
     model = registry.build(recipe.model, recipe.seq_len, recipe.horizon, n_channels, **recipe.params)
-    if torch_dropout and not use_torch_dropout(model):
-        return None, model, generator
     strategy = strategy_for(recipe.model)(model, cfg, short, generator)
     strategy.train_epoch(1)  # warm-up: allocator, optimiser state, lazy imports
     return median_seconds(lambda: strategy.train_epoch(2), repeats) / n_batches, model, generator
@@ -242,7 +227,8 @@ def measure(recipe: Recipe, table, split: str, n_batches: int, repeats: int, dra
     full_batches = n_train // cfg.batch_size if cfg.drop_last else math.ceil(n_train / cfg.batch_size)
     n_batches = min(n_batches, full_batches)
     timing = (recipe, cfg, splits, n_batches, repeats, len(table.columns))
-    torch_per_batch = time_training(*timing, torch_dropout=True)[0]
+    with native.torch_only():
+        torch_per_batch = time_training(*timing)[0]
     per_batch, model, generator = time_training(*timing)
 
     one_step = with_train(splits, cfg.batch_size)
@@ -268,7 +254,7 @@ def measure(recipe: Recipe, table, split: str, n_batches: int, repeats: int, dra
     return Speed(
         recipe.label, horizon, model_key, seq_len, full_batches, per_batch * full_batches, val_s, test_s,
         ops.total / 1e9, val_gflop, matmul_s, rng_s,
-        None if torch_per_batch is None else torch_per_batch * full_batches,
+        torch_per_batch * full_batches,
     )  # fmt: skip
 
 
@@ -282,13 +268,12 @@ def speed_table(speeds: list[Speed], peak: float) -> str:
                 f"{s.step_gflop:.2f}", f"{s.epoch_gflop:,.0f}", f"{achieved:.1f}", f"{peak / achieved:.1f}×",
                 f"{s.matmul_s * s.batches:.1f} + {s.rng_s * s.batches:.1f}",
                 f"{s.epoch_s / s.floor_epoch_s:.1f}×",
-                "–" if s.torch_dropout_epoch_s is None
-                else f"{s.torch_dropout_epoch_s:.1f} ({s.torch_dropout_epoch_s / s.epoch_s:.2f}×)",
+                f"{s.torch_epoch_s:.1f} ({s.torch_epoch_s / s.epoch_s:.2f}×)",
             ]
         )  # fmt: skip
     headers = [
         "recipe", "H", "L", "batches", "s / train epoch", "s / val pass", "GFLOP / step", "GFLOP / epoch",
-        "GFLOP/s", "× bound", "floor s: matmul + RNG", "× floor", "s / epoch, torch's dropout (× slower)",
+        "GFLOP/s", "× bound", "floor s: matmul + RNG", "× floor", "s / epoch on torch's kernels (× slower)",
     ]  # fmt: skip
     return tabulate(rows, headers, tablefmt="github", disable_numparse=True)
 

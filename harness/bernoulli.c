@@ -23,6 +23,9 @@ static inline uint32_t twist(uint32_t u, uint32_t v) {
     return (((u & 0x80000000u) | (v & 0x7fffffffu)) >> 1) ^ ((v & 1u) ? 0x9908b0dfu : 0u);
 }
 
+/* An element's 53 random bits: the low 21 of its first word above all 32 of its second. */
+static inline uint64_t draw(const uint32_t *pair) { return ((uint64_t)(pair[0] & 0x1fffffu) << 32) | pair[1]; }
+
 static void next_block(uint32_t *mt) {
     uint32_t next[N];
     int i;
@@ -43,8 +46,9 @@ static void temper(const uint32_t *in, uint32_t *out, int n) {
     }
 }
 
-/* Fill out[0..n) with 1.0f where the element's draw is below `threshold` (= ceil(p * 2^53)), else 0.0f. */
-void bernoulli_float(uint8_t *state, float *out, int64_t n, uint64_t threshold) {
+/* Fill floats[0..n) (or bytes[0..n) when floats is NULL) with 1 where the element's draw is below
+   `threshold` (= ceil(p * 2^53)), else 0. */
+void bernoulli(uint8_t *state, float *floats, uint8_t *bytes, int64_t n, uint64_t threshold) {
     int32_t left;
     uint64_t next;
     uint32_t mt[N];
@@ -79,10 +83,10 @@ void bernoulli_float(uint8_t *state, float *out, int64_t n, uint64_t threshold) 
         left -= take;
         int total = start + take;
         int pairs = total / 2;
-        for (int j = 0; j < pairs; j++) {
-            uint64_t x = ((uint64_t)(words[2 * j] & 0x1fffffu) << 32) | words[2 * j + 1];
-            out[done + j] = x < threshold ? 1.0f : 0.0f;
-        }
+        if (floats)
+            for (int j = 0; j < pairs; j++) floats[done + j] = draw(words + 2 * j) < threshold ? 1.0f : 0.0f;
+        else
+            for (int j = 0; j < pairs; j++) bytes[done + j] = draw(words + 2 * j) < threshold;
         done += pairs;
         have_carry = total & 1;
         if (have_carry) carry = words[total - 1];

@@ -12,7 +12,6 @@ would have left it: every mask, every later draw and so every result stays bit-i
 from __future__ import annotations
 
 import ctypes
-import functools
 import math
 from pathlib import Path
 
@@ -23,13 +22,11 @@ from harness import native
 SOURCE = Path(__file__).with_name("bernoulli.c")
 
 
-@functools.cache  # once per process
+SIGNATURES = (("bernoulli", (ctypes.c_void_p,) * 3 + (ctypes.c_int64, ctypes.c_uint64)),)
+
+
 def _library() -> ctypes.CDLL | None:
-    library = native.load(SOURCE)
-    if library is not None:
-        library.bernoulli_float.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_uint64]
-        library.bernoulli_float.restype = None
-    return library
+    return native.kernel(SOURCE, SIGNATURES)
 
 
 def available() -> bool:
@@ -56,11 +53,28 @@ def bernoulli_(mask: torch.Tensor, p: float) -> torch.Tensor:
     usable = mask.device.type == "cpu" and mask.dtype == torch.float32 and _dense(mask) and 0 <= p <= 1
     if library is None or not usable:
         return mask.bernoulli_(p)
-    state = torch.get_rng_state()
-    flat = mask.as_strided((mask.numel(),), (1,))
-    library.bernoulli_float(state.data_ptr(), flat.data_ptr(), mask.numel(), math.ceil(p * 2.0**53))
-    torch.set_rng_state(state)
+    _draw(library, mask.as_strided((mask.numel(),), (1,)), None, p)
     return mask
+
+
+def _draw(library: ctypes.CDLL, floats: torch.Tensor | None, bytes_: torch.Tensor | None, p: float) -> None:
+    state = torch.get_rng_state()
+    out = floats if floats is not None else bytes_
+    pointers = (None if t is None else t.data_ptr() for t in (floats, bytes_))
+    library.bernoulli(state.data_ptr(), *pointers, out.numel(), math.ceil(p * 2.0**53))
+    torch.set_rng_state(state)
+
+
+def keep_mask(shape: tuple[int, ...], p: float) -> tuple[torch.Tensor, float] | None:
+    """Dropout at rate p as (kept, scale): `kept` a uint8 tensor, 1 where `noise_` would hold `scale`, 0
+    where it would hold 0, from the same draws; a quarter of the memory, for a kernel that applies the
+    dropout itself. None where the C kernel is not built (then use `noise_`)."""
+    library = _library()
+    if library is None:
+        return None
+    kept = torch.empty(shape, dtype=torch.uint8)
+    _draw(library, None, kept, 1 - p)
+    return kept, torch.ones(1).div_(1 - p).item()
 
 
 def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
@@ -70,6 +84,10 @@ def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
         return torch.nn.functional.dropout(x, p, training)
     if p == 1:
         return x * torch.zeros((), dtype=x.dtype)
-    noise = bernoulli_(torch.empty_like(x), 1 - p)
-    noise.div_(1 - p)
-    return x * noise
+    return x * noise_(torch.empty_like(x), p)
+
+
+def noise_(t: torch.Tensor, p: float) -> torch.Tensor:
+    """Fill t with what dropout at rate p (0 < p < 1) multiplies its input by, Bernoulli(1 − p) / (1 − p),
+    drawn as torch's dropout draws it (for a kernel that applies the dropout itself)."""
+    return bernoulli_(t, 1 - p).div_(1 - p)

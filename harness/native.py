@@ -2,12 +2,14 @@
 
 Each kernel is one C file beside the Python module that calls it. It is compiled once per machine with the
 system's C compiler (`-O3 -march=native`) into a cache folder keyed by the source, the flags and the CPU,
-and loaded with ctypes. Without a compiler `load` returns None and the caller takes torch's path, which
-computes the same thing (each kernel's tests say how exactly).
+and loaded with ctypes. Without a compiler `kernel` returns None and the caller takes torch's path, which
+computes the same thing (each kernel's tests say how exactly); so it does inside `torch_only()`, which
+the tests and benchmarks/speed.py use to compare with that path.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import hashlib
@@ -19,6 +21,34 @@ import tempfile
 from pathlib import Path
 
 FLAGS = ("-O3", "-march=native", "-shared", "-fPIC")
+Signatures = tuple[tuple[str, tuple], ...]  # (function name, ctypes argument types) of a kernel's functions
+_torch_only = False
+
+
+@contextlib.contextmanager
+def torch_only():
+    """Within it, every kernel is off and torch's own path runs."""
+    global _torch_only
+    before, _torch_only = _torch_only, True
+    try:
+        yield
+    finally:
+        _torch_only = before
+
+
+def kernel(source: Path, signatures: Signatures) -> ctypes.CDLL | None:
+    """The compiled `source` with its functions' argument types set, or None (torch's path)."""
+    return None if _torch_only else _loaded(source, signatures)
+
+
+@functools.cache  # once per process and file
+def _loaded(source: Path, signatures: Signatures) -> ctypes.CDLL | None:
+    library = load(source)
+    if library is not None:
+        for name, argtypes in signatures:
+            function = getattr(library, name)
+            function.argtypes, function.restype = list(argtypes), None
+    return library
 
 
 def _cache_dir() -> Path:

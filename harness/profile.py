@@ -14,6 +14,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
+from harness import native
 from harness.windows import WindowSet
 
 LATENCY_BATCH = 32
@@ -23,11 +24,21 @@ LATENCY_REPEATS = 20
 class FlopCount(TorchDispatchMode):
     """Sums torch.utils.flop_counter's formulas over the aten ops a forward runs (what FlopCounterMode
     counts), without its module tracker, and without the torch._dynamo import (~1.5 s of a process) that
-    every TorchDispatchMode pays on first use unless it says its dispatch need not be hidden from dynamo."""
+    every TorchDispatchMode pays on first use unless it says its dispatch need not be hidden from dynamo.
+    While it counts, the project's C kernels (`harness.native`), which dispatch cannot see, are off."""
 
     def __init__(self):
         super().__init__()
         self.total = 0
+        self._torch_only = native.torch_only()
+
+    def __enter__(self):  # the project's C kernels run outside dispatch: torch's ops, the same arithmetic
+        self._torch_only.__enter__()
+        return super().__enter__()
+
+    def __exit__(self, *exc):
+        super().__exit__(*exc)
+        return self._torch_only.__exit__(*exc)
 
     @classmethod
     def _should_skip_dynamo(cls) -> bool:

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from baselines.layers import Dropout, use_torch_dropout
+from baselines.layers import Dropout
 from harness import bernoulli, registry
 
 pytestmark = pytest.mark.skipif(
@@ -70,6 +70,17 @@ def test_eval_mode_and_zero_rate_leave_the_input_and_the_generator_alone():
     assert bernoulli.dropout(x, 0.5, False) is x
     assert bernoulli.dropout(x, 0.0, True) is x
     assert torch.equal(torch.get_rng_state(), state)
+
+
+def use_torch_dropout(model: nn.Module) -> int:
+    """Swap every `Dropout` of `model` for torch's own `nn.Dropout` of the same rate; how many were."""
+    swapped = 0
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, Dropout):
+                setattr(parent, name, nn.Dropout(child.p))
+                swapped += 1
+    return swapped
 
 
 MODELS_WITH_DROPOUT = {

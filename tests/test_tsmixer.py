@@ -1,12 +1,15 @@
 """TSMixer against its paper and official TensorFlow code: parameter counts, RevIN, the (L, C) BatchNorm with
 Keras' defaults, initialisation, the ETTh1 preset, and that a few steps of training learn."""
 
+import contextlib
+
 import pytest
 import torch
 from torch import nn
 
+from baselines import tsmixer
 from baselines.tsmixer import ChannelLinear, PlaneBatchNorm
-from harness import registry
+from harness import native, registry
 from harness.suite import preset_settings
 
 
@@ -220,3 +223,49 @@ def test_channel_linear_equals_nn_linear_output_and_gradients(n_in, n_out):
     )
     for got, expected in pairs:  # sums of 768 products of magnitude ~1: float32 rounding is ~1e-5 of ~30
         torch.testing.assert_close(got, expected, rtol=1e-5, atol=2e-4)
+
+
+def _feature_mixing(block: nn.Module, x: torch.Tensor, kernel: bool) -> tuple:
+    """The block's feature mixing through the C kernel or torch's ops: output, gradients of x and of the
+    weights, and the generator state after (the kernel's dropout must draw what torch's path draws)."""
+    with contextlib.nullcontext() if kernel else native.torch_only():
+        block.zero_grad()
+        x = x.detach().clone().requires_grad_()
+        torch.manual_seed(9)
+        out = block.feature_mixing(x)
+        state = torch.get_rng_state()
+        (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+    weights = [
+        block.feature_in.weight,
+        block.feature_in.bias,
+        block.feature_out.weight,
+        block.feature_out.bias,
+    ]
+    return out.detach(), x.grad, *[w.grad.clone() for w in weights], state
+
+
+@pytest.mark.skipif(tsmixer._mlp_library() is None, reason="no C compiler: torch's ops compute the mixing")
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize(("n_channels", "ff_dim"), [(7, 64), (7, 40), (3, 21)])  # ETT's 7: unrolled path
+def test_the_feature_mixing_kernel_equals_torchs_ops_to_float_rounding(
+    n_channels, ff_dim, training, monkeypatch
+):
+    torch.manual_seed(0)
+    block = tsmixer.MixerBlock(24, n_channels, ff_dim, dropout=0.6).train(training)
+    x = torch.randn(5, 24, n_channels)
+    got = _feature_mixing(block, x, True)
+    expected = _feature_mixing(block, x, False)
+    assert torch.equal(got[-1], expected[-1])  # the same draws
+    for ours, theirs in zip(got[:-1], expected[:-1], strict=True):
+        torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
+    assert got[0].abs().sum() > 0 and got[1].abs().sum() > 0  # something flowed
+
+
+@pytest.mark.skipif(tsmixer._mlp_library() is None, reason="no C compiler: torch's ops compute the mixing")
+def test_the_feature_mixing_kernel_lets_a_nan_through_as_torch_does():
+    block = tsmixer.MixerBlock(8, 7, 32, dropout=0.0).eval()
+    x = torch.randn(2, 8, 7)
+    x[0, 3, 2] = float("nan")
+    with torch.no_grad():
+        out = block.feature_mixing(x)
+    assert torch.isnan(out[0, 3]).all() and torch.isfinite(out[1]).all()

@@ -51,11 +51,11 @@ def test_parameter_count_matches_the_formula(seq_len, pred_len, n_channels, n_bl
 
 @pytest.mark.parametrize("horizon", [96, 192, 336, 720])
 def test_preset_gives_the_paper_tuned_values_per_horizon(horizon):
-    tuned = {  # ETTh1, TSMixer paper appendix: (lr, n_block, dropout, ff_dim)
+    tuned = {  # ETTh1, TSMixer paper appendix as transcribed by third parties: (lr, n_block, dropout, ff_dim)
         96: (1e-4, 6, 0.9, 512),
         192: (1e-3, 4, 0.9, 256),
         336: (1e-3, 4, 0.9, 256),
-        720: (1e-3, 2, 0.9, 64),
+        720: (1e-4, 2, 0.9, 64),  # the full table's value; the other transcription has 1e-3 (the preset says)
     }
     model, seq_len, params, train = preset_settings("tsmixer-etth1", horizon)
     lr, n_block, dropout, ff_dim = tuned[horizon]

@@ -38,11 +38,9 @@ import csv
 import heapq
 import math
 import os
-import sqlite3
 import statistics
 import time
 from collections import Counter
-from contextlib import closing
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -60,6 +58,7 @@ from harness.profile import FlopCount
 from harness.protocol import Splits, prepare
 from harness.runner import seed_everything
 from harness.spec import RunSpec, TrainConfig
+from harness.store import committed_rows
 from harness.suite import Suite, load_suite, preset_settings, presets
 from harness.train import strategy_for
 from harness.windows import WindowSet
@@ -280,16 +279,14 @@ def speed_table(speeds: list[Speed], peak: float) -> str:
 
 def stored_epochs(results: Path) -> dict[tuple, list[int]]:
     """Epochs that stored ok runs really ran, per (suite entry name, L, H, protocol): from exported results
-    (`runs.csv`) and committed campaign snapshots (`runs.snapshot.db`, read-only)."""
+    (`runs.csv`) and committed campaign runs (`runs/`, read-only)."""
     epochs: dict[tuple, list[int]] = {}
     rows: list[dict] = []
     for path in sorted(results.glob("*/runs.csv")):
         with path.open() as f:
             rows += list(csv.DictReader(f))
-    for path in sorted(results.glob("*/runs.snapshot.db")):
-        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
-            db.row_factory = sqlite3.Row
-            rows += [dict(r) for r in db.execute("SELECT * FROM runs")]
+    for folder in sorted(p for p in results.iterdir() if p.is_dir()):
+        rows += committed_rows(folder / "runs.sqlite")
     for row in rows:
         if row["status"] == "ok" and row["epochs_run"]:
             cell = (row["name"], int(row["seq_len"]), int(row["pred_len"]), row["protocol"])

@@ -27,7 +27,7 @@ from harness.evaluate import absurd
 from harness.execute import execute, pending
 from harness.protocol import window_counts
 from harness.runner import resolve_device
-from harness.store import COLUMNS, RunStore, checkpoint_path, snapshot_path
+from harness.store import COLUMNS, RunStore, checkpoint_path, committed_dir, has_committed
 from harness.suite import SUITE_DIR, Suite, load_suite, preset_settings, presets, shipped_suites
 from harness.train import DefaultStrategy, strategy_for
 
@@ -105,7 +105,9 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--update-reference", action="store_true", help="write the current cells as reference")
     check.add_argument("--allow-new", action="store_true", help="suite cells the reference lacks do not fail")
     with_store(
-        sub.add_parser("snapshot", help="a consistent copy of the store to commit; run resumes from it")
+        sub.add_parser(
+            "snapshot", help="the store's finished runs as files to commit, one a run; run resumes from them"
+        )
     )
     forget = with_store(
         sub.add_parser("forget", help="delete stored runs of a suite (a diverged run, a corrupt row)")
@@ -152,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def open_store(suite: Suite, path: str | None, create: bool = True) -> RunStore | None:
     store_path = Path(path) if path else suite.default_store()
-    if not create and not store_path.exists() and not snapshot_path(store_path).exists():
+    if not create and not store_path.exists() and not has_committed(store_path):
         return None
     try:
         store = RunStore(store_path)
@@ -160,7 +162,7 @@ def open_store(suite: Suite, path: str | None, create: bool = True) -> RunStore 
     except Exception as e:
         raise InputError(f"--store {store_path}: cannot open the run store ({e})") from None
     if taken:
-        print(f"{taken} runs taken from the committed snapshot {snapshot_path(store_path)}", file=sys.stderr)
+        print(f"{taken} runs taken from the committed runs beside {store_path}", file=sys.stderr)
     return store
 
 
@@ -329,7 +331,7 @@ def cmd_describe(args: argparse.Namespace) -> int:
         f"({counts['resumable']} resumable from a mid-run checkpoint)"
     )
     store_path = (Path(args.store) if args.store else suite.default_store()).resolve()
-    found = "" if store_path.exists() or snapshot_path(store_path).exists() else " (no store there yet)"
+    found = "" if store_path.exists() or has_committed(store_path) else " (no store there yet)"
     print(f"store {store_path}{found}; without --store: results/<suite name>/ under the current directory")
     print(
         tabulate(
@@ -555,8 +557,8 @@ def cmd_forget(args: argparse.Namespace) -> int:
     removed = store.forget(spec.key for spec in chosen)
     for spec in chosen:  # forgotten means trained again from the start, not resumed
         checkpoint_path(store.path, spec.key).unlink(missing_ok=True)
-    snapshot = snapshot_path(store.path)
-    also = f" and {snapshot} (commit it)" if snapshot.exists() else ""
+    folder = committed_dir(store.path)
+    also = f" and {folder}/ (commit the deletions)" if folder.is_dir() else ""
     print(f"{removed} stored runs of suite {suite.name} forgotten in {store.path}{also}; `run` trains them")
     return 0
 
@@ -567,8 +569,11 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     if store is None:
         where = args.store or suite.default_store()
         raise InputError(f"{where}: no run store to snapshot (run the suite first)")
-    n = store.snapshot()
-    print(f"{n} runs written to {snapshot_path(store.path)} (commit this file; `run` resumes from it)")
+    n, written = store.snapshot()
+    print(
+        f"{n} runs in {committed_dir(store.path)}/, {written} of them written now "
+        "(commit the folder: `run` on a fresh clone resumes from it)"
+    )
     checkpoints = sorted(checkpoint_path(store.path, "").parent.glob("*.pt"))
     if checkpoints:
         megabytes = sum(p.stat().st_size for p in checkpoints) / 2**20

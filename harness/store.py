@@ -5,10 +5,15 @@ in-flight runs. A finished ("ok") row is never overwritten; a failed one is repl
 Several processes may write one store: the key makes a second insert of the same run a no-op, and a run
 about to start is first claimed (a lease row with its owner's host and pid and a heartbeat), so they split
 the work; a lease whose owner died or stopped beating is taken over.
+
+The live store is never committed (a writer may be mid-transaction, and a binary file that grows with every
+run would be committed whole each time). `snapshot` writes each finished run as a file of its own beside
+it (results/x/runs/<key>.json.gz), and opening a store takes the committed runs it lacks.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import socket
@@ -84,9 +89,48 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def snapshot_path(store: Path) -> Path:
-    """Where a store's committed snapshot lives: results/x/runs.sqlite → results/x/runs.snapshot.db."""
+RUN_FILE = ".json.gz"  # one committed run: its row as JSON, gzip'd without a timestamp (same run, same bytes)
+
+
+def committed_dir(store: Path) -> Path:
+    """Where a store's committed runs live, one file each: results/x/runs.sqlite → results/x/runs/."""
+    return store.with_name(store.stem)
+
+
+def legacy_snapshot(store: Path) -> Path:
+    """The one-file snapshot of earlier versions (results/x/runs.snapshot.db): still read, never written."""
     return store.with_name(store.stem + ".snapshot.db")
+
+
+def has_committed(store: Path) -> bool:
+    return committed_dir(store).is_dir() or legacy_snapshot(store).is_file()
+
+
+def _encode(row: dict) -> bytes:
+    return gzip.compress(json.dumps(row, sort_keys=True, separators=(",", ":")).encode(), mtime=0)
+
+
+def committed_rows(store: Path, skip: set[str] = frozenset()) -> list[dict]:
+    """The committed runs beside `store` (legacy snapshot first, then the run files), as dicts of
+    ROW_COLUMNS; files of the keys in `skip` are not read."""
+    rows = []
+    legacy = legacy_snapshot(store)
+    if legacy.is_file():
+        with closing(sqlite3.connect(f"file:{legacy}?mode=ro", uri=True)) as db:
+            select = f"SELECT {', '.join(ROW_COLUMNS)} FROM runs"
+            rows += [dict(zip(ROW_COLUMNS, values, strict=True)) for values in db.execute(select)]
+    folder = committed_dir(store)
+    for path in sorted(folder.glob("*" + RUN_FILE)) if folder.is_dir() else []:
+        if path.name[: -len(RUN_FILE)] in skip:
+            continue
+        try:
+            row = json.loads(gzip.decompress(path.read_bytes()))
+            rows.append({c: row[c] for c in ROW_COLUMNS})
+        except (OSError, EOFError, ValueError, KeyError) as e:
+            raise InputError(
+                f"{path}: not a committed run ({type(e).__name__}: {e}); restore it with git or delete it"
+            ) from None
+    return rows
 
 
 def checkpoint_path(store: Path, key: str) -> Path:
@@ -104,36 +148,41 @@ class RunStore:
         self.db.execute(SCHEMA)
         self.db.execute(LEASE_SCHEMA)
 
-    def snapshot(self) -> int:
-        """Write a consistent copy of the store to `snapshot_path` (SQLite's backup API: safe while other
-        processes write), the file to commit; return the number of runs in it."""
-        target = snapshot_path(self.path)
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.unlink(missing_ok=True)
-        with sqlite3.connect(tmp) as copy:
-            self.db.backup(copy)
-            copy.execute("DROP TABLE IF EXISTS leases")  # who trains what now means nothing in a clone
-            n = copy.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
-        copy.close()
-        tmp.replace(target)
-        return n
+    def snapshot(self) -> tuple[int, int]:
+        """Write each stored run that `committed_dir` lacks, or holds otherwise (a failed run since retried),
+        as one file there: the files to commit, each written once and never changed after it is ok, so a
+        commit adds only the runs that finished since the last one. The rows are read in one transaction
+        (safe while other processes write). Returns (runs there, files written now)."""
+        folder = committed_dir(self.path)
+        folder.mkdir(exist_ok=True)
+        written = 0
+        for values in self.db.execute(f"SELECT {', '.join(ROW_COLUMNS)} FROM runs").fetchall():
+            row = dict(zip(ROW_COLUMNS, values, strict=True))
+            data, target = _encode(row), folder / f"{row['key']}{RUN_FILE}"
+            if target.is_file() and target.read_bytes() == data:
+                continue
+            tmp = target.with_name(target.name + ".partial")
+            tmp.write_bytes(data)
+            tmp.replace(target)
+            written += 1
+        legacy = legacy_snapshot(self.path)  # merged into this store on open: now in files
+        for path in (legacy, legacy.with_name(legacy.name + "-wal"), legacy.with_name(legacy.name + "-shm")):
+            path.unlink(missing_ok=True)
+        return len(list(folder.glob("*" + RUN_FILE))), written
 
     def merge_snapshot(self) -> int:
-        """Take the runs of the committed snapshot beside this store that the store lacks (or holds only as
-        failed); return how many. A fresh clone resumes a campaign this way without retraining."""
-        source = snapshot_path(self.path)
-        if not source.is_file():
+        """Take the committed runs beside this store that it lacks (or holds only as failed); return how
+        many. A fresh clone resumes a campaign this way without retraining."""
+        done = {key for key, status in self.statuses().items() if status == "ok"}
+        rows = committed_rows(self.path, skip=done)
+        if not rows:
             return 0
-        columns = ", ".join(ROW_COLUMNS)
         before = self.db.total_changes
-        self.db.execute("ATTACH DATABASE ? AS snapshot", (str(source),))
-        try:
-            self.db.execute(
-                f"INSERT INTO runs ({columns}) SELECT {columns} FROM snapshot.runs WHERE true "
-                f"{UPSERT} WHERE runs.status != 'ok' AND excluded.status = 'ok'"
-            )
-        finally:
-            self.db.execute("DETACH DATABASE snapshot")
+        self.db.executemany(
+            f"INSERT INTO runs ({', '.join(ROW_COLUMNS)}) VALUES ({', '.join('?' * len(ROW_COLUMNS))}) "
+            f"{UPSERT} WHERE runs.status != 'ok' AND excluded.status = 'ok'",
+            [[row[c] for c in ROW_COLUMNS] for row in rows],
+        )
         return self.db.total_changes - before
 
     def statuses(self, keys: Iterable[str] | None = None) -> dict[str, str]:
@@ -206,7 +255,7 @@ class RunStore:
         return cursor.rowcount == 1
 
     def forget(self, keys: Iterable[str]) -> int:
-        """Delete the rows (and leases) of `keys` from the store and from its snapshot, so that their runs
+        """Delete the rows (and leases) of `keys` from the store and its committed runs, so that their runs
         are pending again and no merge brings them back; return how many store rows went."""
         params = [(k,) for k in keys]
         self.db.execute("BEGIN IMMEDIATE")
@@ -219,8 +268,10 @@ class RunStore:
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
-        if snapshot_path(self.path).is_file():
-            with closing(sqlite3.connect(snapshot_path(self.path))) as snapshot, snapshot:
+        for (key,) in params:
+            (committed_dir(self.path) / f"{key}{RUN_FILE}").unlink(missing_ok=True)
+        if legacy_snapshot(self.path).is_file():
+            with closing(sqlite3.connect(legacy_snapshot(self.path))) as snapshot, snapshot:
                 snapshot.executemany("DELETE FROM runs WHERE key = ?", params)
         return removed
 
@@ -243,7 +294,7 @@ class RunStore:
             except (ValueError, TypeError, KeyError) as e:  # bytes changed inside the JSON columns
                 raise InputError(
                     f"{self.path}: the row of run {row['key']} is corrupt ({type(e).__name__}: {e}); "
-                    f"`forget SUITE --key {row['key']}`, or restore it from {snapshot_path(self.path)}"
+                    f"`forget SUITE --key {row['key']}`, or restore it from {committed_dir(self.path)}"
                 ) from None
             out.append(record)
         return out

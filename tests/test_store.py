@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -162,37 +163,70 @@ def test_a_snapshot_carries_finished_runs_to_a_fresh_clone(tiny_suite, cli, tmp_
     live = tmp_path / "a" / "runs.sqlite"
     assert cli("run", suite, "--store", live, "--jobs", "1")[0] == 0
     code, out, _ = cli("snapshot", suite, "--store", live)
-    assert code == 0 and "2 runs written" in out
-    snapshot = tmp_path / "a" / "runs.snapshot.db"
-    clone = tmp_path / "clone" / "runs.sqlite"  # a fresh clone: the snapshot file, no store
+    assert code == 0 and "2 runs in" in out and "2 of them written now" in out
+    files = sorted((tmp_path / "a" / "runs").iterdir())
+    assert [f.name for f in files] == sorted(f"{s.key}.json.gz" for s in load_suite(suite).runs)
+    before = [f.read_bytes() for f in files]
+    code, out, _ = cli("snapshot", suite, "--store", live)  # nothing new: no file rewritten
+    assert code == 0 and "0 of them written now" in out and [f.read_bytes() for f in files] == before
+    clone = tmp_path / "clone" / "runs.sqlite"  # a fresh clone: the committed run files, no store
     clone.parent.mkdir()
-    snapshot.rename(tmp_path / "clone" / "runs.snapshot.db")
+    (tmp_path / "a" / "runs").rename(tmp_path / "clone" / "runs")
     code, _, err = cli("run", suite, "--store", clone)
-    assert code == 0 and "2 runs taken from the committed snapshot" in err and "0 trained" in err
-    assert sorted(r["test_mse"] for r in RunStore(clone).rows()) == sorted(
-        r["test_mse"] for r in RunStore(live).rows()
-    )
+    assert code == 0 and "2 runs taken from the committed runs" in err and "0 trained" in err
+    assert RunStore(clone).rows() == RunStore(live).rows()  # every column, details included
     code, _, err = cli("run", suite, "--store", clone)  # already merged: nothing taken twice
     assert code == 0 and "taken from" not in err
 
 
-def test_a_snapshot_never_replaces_an_ok_run_but_replaces_a_failed_one(tmp_path):
+def test_committed_runs_never_replace_an_ok_run_but_replace_a_failed_one(tmp_path):
     suite = load_suite(write_suite(tmp_path / "s.yaml", tiny_suite_dict()))
     spec = suite.runs[0]
     ok = run_one(spec, torch.device("cpu"))
     failed = RunResult(spec, "failed", error="RuntimeError: simulated")
     source = RunStore(tmp_path / "src" / "runs.sqlite")
     source.put(ok)
-    source.snapshot()
+    assert source.snapshot() == (1, 1)
     target = RunStore(tmp_path / "src" / "other.sqlite")
-    (tmp_path / "src" / "runs.snapshot.db").rename(tmp_path / "src" / "other.snapshot.db")
+    (tmp_path / "src" / "runs").rename(tmp_path / "src" / "other")
     target.put(failed)
     assert target.merge_snapshot() == 1 and target.statuses() == {spec.key: "ok"}
     changed = dataclasses.replace(ok, test_mse=123.0)
     keeper = RunStore(tmp_path / "k" / "runs.sqlite")
     keeper.put(changed)
-    (tmp_path / "src" / "other.snapshot.db").rename(tmp_path / "k" / "runs.snapshot.db")
+    (tmp_path / "src" / "other").rename(tmp_path / "k" / "runs")
     assert keeper.merge_snapshot() == 0 and keeper.rows()[0]["test_mse"] == 123.0
+
+
+def test_the_one_file_snapshot_of_earlier_versions_is_read_then_replaced_by_run_files(tmp_path, cli):
+    suite = write_suite(tmp_path / "s.yaml", tiny_suite_dict(seeds=[1, 2]))
+    old = tmp_path / "old" / "runs.sqlite"
+    assert cli("run", suite, "--store", old, "--jobs", "1")[0] == 0
+    clone = tmp_path / "clone" / "runs.sqlite"
+    clone.parent.mkdir()
+    with (
+        closing(sqlite3.connect(old)) as live,
+        closing(sqlite3.connect(clone.with_name("runs.snapshot.db"))) as copy,
+    ):
+        live.backup(copy)  # what `snapshot` used to write
+    code, _, err = cli("describe", suite, "--store", clone)
+    assert code == 0 and "2 runs taken from the committed runs" in err
+    assert cli("snapshot", suite, "--store", clone)[0] == 0
+    assert (
+        not clone.with_name("runs.snapshot.db").exists() and len(list((clone.parent / "runs").iterdir())) == 2
+    )
+
+
+def test_a_corrupt_committed_run_is_one_line_naming_its_file(tmp_path, cli):
+    suite = write_suite(tmp_path / "s.yaml", tiny_suite_dict())
+    store = tmp_path / "a" / "runs.sqlite"
+    assert cli("run", suite, "--store", store)[0] == 0
+    assert cli("snapshot", suite, "--store", store)[0] == 0
+    (path,) = (tmp_path / "a" / "runs").iterdir()
+    path.write_bytes(path.read_bytes()[:30])
+    store.unlink()  # a clone with a damaged file
+    code, _, err = cli("describe", suite, "--store", store)
+    assert code == 2 and str(path) in err and len(err.strip().splitlines()) == 1
 
 
 def children(pid: int) -> set[int]:
@@ -263,7 +297,7 @@ def test_a_run_is_claimed_once_and_a_dead_or_silent_owner_loses_its_lease(tmp_pa
     assert "new" not in store.running()
 
 
-def test_forget_makes_runs_pending_again_in_the_store_and_its_snapshot(tmp_path, cli):
+def test_forget_makes_runs_pending_again_in_the_store_and_its_committed_runs(tmp_path, cli):
     suite = write_suite(tmp_path / "s.yaml", tiny_suite_dict(seeds=[1, 2]))
     store = tmp_path / "runs.sqlite"
     assert cli("run", suite, "--store", store, "--jobs", "1")[0] == 0
@@ -271,7 +305,8 @@ def test_forget_makes_runs_pending_again_in_the_store_and_its_snapshot(tmp_path,
     first = load_suite(suite).runs[0]
     code, out, _ = cli("forget", suite, "--store", store, "--key", first.key)
     assert code == 0 and out.startswith("1 stored runs")
-    _, out, _ = cli("describe", suite, "--store", store)  # opening the store merges its snapshot
+    assert not (tmp_path / "runs" / f"{first.key}.json.gz").exists()
+    _, out, _ = cli("describe", suite, "--store", store)  # opening the store merges its committed runs
     assert "1 done, 0 failed, 0 running, 1 pending" in out
     code, _, err = cli("forget", suite, "--store", store, "--model", "Nope")
     assert code == 2 and "--model Nope: not an entry" in err

@@ -46,9 +46,39 @@ static void temper(const uint32_t *in, uint32_t *out, int n) {
     }
 }
 
-/* Fill floats[0..n) (or bytes[0..n) when floats is NULL) with 1 where the element's draw is below
-   `threshold` (= ceil(p * 2^53)), else 0. */
-void bernoulli(uint8_t *state, float *floats, uint8_t *bytes, int64_t n, uint64_t threshold) {
+/* Where a run of draws goes: 1.0f/0.0f into `floats`, or 1/0 into `bytes` and, with `x`, the dropout
+   out[i] = x[i] · (kept ? scale : 0), the multiplication torch's dropout does (x times its noise tensor). */
+typedef struct {
+    float *floats;
+    uint8_t *bytes;
+    const float *x;
+    float *out;
+    float scale;
+    uint64_t threshold;
+} Sink;
+
+static void emit(const Sink *sink, int64_t at, const uint32_t *words, int count) {
+    if (sink->floats) {
+        for (int j = 0; j < count; j++) sink->floats[at + j] = draw(words + 2 * j) < sink->threshold ? 1.0f : 0.0f;
+        return;
+    }
+    uint8_t *restrict kept = sink->bytes + at;
+    const uint64_t threshold = sink->threshold;
+    if (!sink->x) {
+        for (int j = 0; j < count; j++) kept[j] = draw(words + 2 * j) < threshold;
+        return;
+    }
+    const float *restrict x = sink->x + at;
+    float *restrict out = sink->out + at;
+    const float scale = sink->scale;
+    for (int j = 0; j < count; j++) {
+        const int keep = draw(words + 2 * j) < threshold;
+        kept[j] = (uint8_t)keep;
+        out[j] = x[j] * (keep ? scale : 0.0f);
+    }
+}
+
+static void run(uint8_t *state, const Sink *sink, int64_t n) {
     int32_t left;
     uint64_t next;
     uint32_t mt[N];
@@ -83,10 +113,7 @@ void bernoulli(uint8_t *state, float *floats, uint8_t *bytes, int64_t n, uint64_
         left -= take;
         int total = start + take;
         int pairs = total / 2;
-        if (floats)
-            for (int j = 0; j < pairs; j++) floats[done + j] = draw(words + 2 * j) < threshold ? 1.0f : 0.0f;
-        else
-            for (int j = 0; j < pairs; j++) bytes[done + j] = draw(words + 2 * j) < threshold;
+        emit(sink, done, words, pairs);
         done += pairs;
         have_carry = total & 1;
         if (have_carry) carry = words[total - 1];
@@ -96,4 +123,24 @@ void bernoulli(uint8_t *state, float *floats, uint8_t *bytes, int64_t n, uint64_
     memcpy(state + OFFSET_LEFT, &left, sizeof left);
     memcpy(state + OFFSET_NEXT, &next, sizeof next);
     memcpy(state + OFFSET_STATE, wide, sizeof wide);
+}
+
+/* Fill floats[0..n) (or bytes[0..n) when floats is NULL) with 1 where the element's draw is below
+   `threshold` (= ceil(p * 2^53)), else 0. */
+void bernoulli(uint8_t *state, float *floats, uint8_t *bytes, int64_t n, uint64_t threshold) {
+    const Sink sink = {floats, bytes, NULL, NULL, 0.0f, threshold};
+    run(state, &sink, n);
+}
+
+/* Dropout's forward in one pass: kept[i] drawn as `bernoulli` draws it, out[i] = x[i] · (kept ? scale : 0). */
+void dropout(uint8_t *state, const float *x, float *out, uint8_t *kept, int64_t n, uint64_t threshold,
+             float scale) {
+    const Sink sink = {NULL, kept, x, out, scale, threshold};
+    run(state, &sink, n);
+}
+
+/* Its backward: grad_x[i] = grad[i] · (kept ? scale : 0), as torch multiplies the gradient by the noise. */
+void dropout_backward(const float *restrict grad, const uint8_t *restrict kept, float *restrict grad_x, int64_t n,
+                      float scale) {
+    for (int64_t i = 0; i < n; i++) grad_x[i] = grad[i] * (kept[i] ? scale : 0.0f);
 }

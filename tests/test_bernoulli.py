@@ -39,12 +39,17 @@ def test_masks_and_the_generator_state_after_them_equal_torchs(shape, p, words_u
 
 
 @pytest.mark.parametrize("p", [0.1, 0.9, 1.0])
-def test_dropout_of_a_transposed_input_gives_torchs_values_and_gradient(p):
+@pytest.mark.parametrize("layout", ["contiguous", "transposed", "transposed gradient"])
+def test_dropout_gives_torchs_values_and_gradient(p, layout):
     def forward(dropout):
         torch.manual_seed(3)
-        x = torch.randn(5, 40, 7).transpose(1, 2).requires_grad_()
+        x = torch.randn(5, 40, 7)
+        x = (x if layout == "contiguous" else x.transpose(1, 2)).requires_grad_()
         y = dropout(x, p, True)
-        (y * torch.arange(y.numel()).view_as(y)).sum().backward()
+        weights = torch.randn(y.shape)  # contiguous: the gradient's layout is the output's only if it is
+        if layout == "transposed":
+            weights = torch.randn(5, 40, 7).transpose(1, 2)
+        (y * weights).sum().backward()
         return y.detach(), x.grad, torch.get_rng_state()
 
     for got, expected in zip(forward(bernoulli.dropout), forward(nn.functional.dropout), strict=True):

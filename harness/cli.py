@@ -563,6 +563,9 @@ def cmd_forget(args: argparse.Namespace) -> int:
     return 0
 
 
+BIG_CHECKPOINT_MB = 50  # a checkpoint above this is not worth committing (Crossformer's: ~175 MB)
+
+
 def cmd_snapshot(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite)
     store = open_store(suite, args.store, create=False)
@@ -576,11 +579,18 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     )
     checkpoints = sorted(checkpoint_path(store.path, "").parent.glob("*.pt"))
     if checkpoints:
-        megabytes = sum(p.stat().st_size for p in checkpoints) / 2**20
         print(
-            f"{len(checkpoints)} runs in progress have a mid-run checkpoint in {checkpoints[0].parent} "
-            f"({megabytes:.0f} MB): commit them too to resume those runs at their last epoch in a fresh clone"
+            f"{len(checkpoints)} runs in progress have a mid-run checkpoint in {checkpoints[0].parent}: "
+            "commit one to resume its run at its last epoch in a fresh clone (each commit of it adds its "
+            f"whole size; over {BIG_CHECKPOINT_MB} MB, keep it here)"
         )
+        specs = {spec.key: spec for spec in suite.runs}
+        for path in checkpoints:
+            spec = specs.get(path.stem)
+            what = f"{spec.name} H={spec.pred_len} seed {spec.seed}" if spec else "not a run of this suite"
+            megabytes = path.stat().st_size / 2**20
+            big = " (too big to commit)" if megabytes > BIG_CHECKPOINT_MB else ""
+            print(f"  {path.name}: {what}, {megabytes:.1f} MB{big}")
     return 0
 
 

@@ -365,3 +365,18 @@ def test_a_killed_local_worker_fails_its_runs_and_the_suite_goes_on(tmp_path):
     again = launch(suite, store, "--retry-failed")
     _, err = again.communicate(timeout=300)
     assert again.returncode == 0 and all(status == "ok" for _, status, _ in stored(store)), err
+
+
+def test_snapshot_lists_each_mid_run_checkpoint_with_its_run_and_size(tmp_path, cli):
+    suite = write_suite(tmp_path / "s.yaml", tiny_suite_dict(seeds=[1, 2]))
+    store = tmp_path / "runs.sqlite"
+    assert cli("run", suite, "--store", store, "--jobs", "1")[0] == 0
+    first, second = load_suite(suite).runs
+    folder = tmp_path / "checkpoints"  # where runs keep them: the finished runs left it empty
+    (folder / f"{first.key}.pt").write_bytes(b"x" * 2**20)
+    with open(folder / f"{second.key}.pt", "wb") as big:
+        big.truncate(60 * 2**20)  # sparse: 60 MB without writing them
+    code, out, _ = cli("snapshot", suite, "--store", store)
+    assert code == 0
+    assert f"{first.key}.pt: {first.name} H=24 seed 1, 1.0 MB\n" in out
+    assert f"{second.key}.pt: {second.name} H=24 seed 2, 60.0 MB (too big to commit)" in out

@@ -154,15 +154,25 @@ def main(argv: list[str] | None = None) -> int:
 
 def open_store(suite: Suite, path: str | None, create: bool = True) -> RunStore | None:
     store_path = Path(path) if path else suite.default_store()
-    if not create and not store_path.exists() and not has_committed(store_path):
+    sources = [store_path.parent.parent / name / store_path.name for name in suite.reuse]
+    reusable = any(source.exists() or has_committed(source) for source in sources)
+    if not create and not store_path.exists() and not has_committed(store_path) and not reusable:
         return None
     try:
         store = RunStore(store_path)
         taken = store.merge_snapshot()
+        adopted = store.adopt(suite.runs, sources)
+    except InputError:
+        raise
     except Exception as e:
         raise InputError(f"--store {store_path}: cannot open the run store ({e})") from None
     if taken:
         print(f"{taken} runs taken from the committed runs beside {store_path}", file=sys.stderr)
+    for name, n in adopted.items():
+        print(
+            f"{n} runs taken from suite {name}'s store: the same training, under its protocol label",
+            file=sys.stderr,
+        )
     return store
 
 

@@ -106,6 +106,19 @@ def has_committed(store: Path) -> bool:
     return committed_dir(store).is_dir() or legacy_snapshot(store).is_file()
 
 
+_SELECT_ROWS = f"SELECT {', '.join(ROW_COLUMNS)} FROM runs"
+_INSERT_ROW = (
+    f"INSERT INTO runs ({', '.join(ROW_COLUMNS)}) VALUES ({', '.join('?' * len(ROW_COLUMNS))}) {UPSERT}"
+)
+
+
+def _without_protocol(spec: RunSpec) -> str:
+    """What a run computes: its identity without the protocol label (a name for the table it is in)."""
+    identity = spec.identity()
+    identity.pop("protocol")
+    return json.dumps(identity, sort_keys=True)
+
+
 def _encode(row: dict) -> bytes:
     return gzip.compress(json.dumps(row, sort_keys=True, separators=(",", ":")).encode(), mtime=0)
 
@@ -117,8 +130,7 @@ def committed_rows(store: Path, skip: set[str] = frozenset()) -> list[dict]:
     legacy = legacy_snapshot(store)
     if legacy.is_file():
         with closing(sqlite3.connect(f"file:{legacy}?mode=ro", uri=True)) as db:
-            select = f"SELECT {', '.join(ROW_COLUMNS)} FROM runs"
-            rows += [dict(zip(ROW_COLUMNS, values, strict=True)) for values in db.execute(select)]
+            rows += [dict(zip(ROW_COLUMNS, values, strict=True)) for values in db.execute(_SELECT_ROWS)]
     folder = committed_dir(store)
     for path in sorted(folder.glob("*" + RUN_FILE)) if folder.is_dir() else []:
         if path.name[: -len(RUN_FILE)] in skip:
@@ -156,8 +168,10 @@ class RunStore:
         folder = committed_dir(self.path)
         folder.mkdir(exist_ok=True)
         written = 0
-        for values in self.db.execute(f"SELECT {', '.join(ROW_COLUMNS)} FROM runs").fetchall():
+        for values in self.db.execute(_SELECT_ROWS).fetchall():
             row = dict(zip(ROW_COLUMNS, values, strict=True))
+            if '"reused_from"' in row["details_json"]:
+                continue  # another suite's run: taken from its store again on open, not committed twice
             data, target = _encode(row), folder / f"{row['key']}{RUN_FILE}"
             if target.is_file() and target.read_bytes() == data:
                 continue
@@ -179,11 +193,42 @@ class RunStore:
             return 0
         before = self.db.total_changes
         self.db.executemany(
-            f"INSERT INTO runs ({', '.join(ROW_COLUMNS)}) VALUES ({', '.join('?' * len(ROW_COLUMNS))}) "
-            f"{UPSERT} WHERE runs.status != 'ok' AND excluded.status = 'ok'",
+            f"{_INSERT_ROW} WHERE runs.status != 'ok' AND excluded.status = 'ok'",
             [[row[c] for c in ROW_COLUMNS] for row in rows],
         )
         return self.db.total_changes - before
+
+    def adopt(self, specs: Iterable[RunSpec], sources: Iterable[Path]) -> dict[str, int]:
+        """Store, for each of `specs` not stored ok here, an ok run of a source store (its live rows and
+        committed files) whose spec is the same but for the protocol label: the same training, so it is not
+        repeated; the row keeps this spec and notes where it came from (`details.reused_from`). Returns how
+        many were taken from each source."""
+        wanted = {
+            _without_protocol(spec): spec for spec in specs if self.statuses([spec.key]).get(spec.key) != "ok"
+        }
+        taken: dict[str, int] = {}
+        for source in sources:
+            rows = committed_rows(source)
+            if source.is_file():
+                with closing(sqlite3.connect(f"file:{source}?mode=ro", uri=True)) as db:
+                    rows += [dict(zip(ROW_COLUMNS, v, strict=True)) for v in db.execute(_SELECT_ROWS)]
+            for row in rows:
+                if row["status"] != "ok":
+                    continue
+                spec = wanted.pop(_without_protocol(RunSpec.from_json(row["spec_json"])), None)
+                if spec is None:
+                    continue
+                details = json.loads(row["details_json"])
+                details["reused_from"] = {
+                    "store": str(source),
+                    "key": row["key"],
+                    "protocol": row["protocol"],
+                }
+                values = {**row, "key": spec.key, "name": spec.name, "protocol": spec.protocol}
+                values.update(spec_json=spec.to_json(), details_json=json.dumps(details))
+                self.db.execute(f"{_INSERT_ROW} WHERE runs.status != 'ok'", [values[c] for c in ROW_COLUMNS])
+                taken[source.parent.name] = taken.get(source.parent.name, 0) + 1
+        return taken
 
     def statuses(self, keys: Iterable[str] | None = None) -> dict[str, str]:
         """key → "ok" | "failed" for the stored runs among `keys` (all when None)."""
@@ -247,11 +292,7 @@ class RunStore:
         spec = result.spec
         values = {c: getattr(spec, c) if c in SPEC_COLUMNS else getattr(result, c) for c in COLUMNS[1:]}
         row = [spec.key, *values.values(), spec.to_json(), json.dumps(result.details)]
-        cursor = self.db.execute(
-            f"INSERT INTO runs ({', '.join(ROW_COLUMNS)}) VALUES ({', '.join('?' * len(ROW_COLUMNS))}) "
-            f"{UPSERT} WHERE runs.status != 'ok'",
-            row,
-        )
+        cursor = self.db.execute(f"{_INSERT_ROW} WHERE runs.status != 'ok'", row)
         return cursor.rowcount == 1
 
     def forget(self, keys: Iterable[str]) -> int:

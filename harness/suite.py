@@ -35,6 +35,7 @@ TOP_KEYS = {
     "seeds": list,
     "train": dict,
     "models": list,
+    "reuse": list,  # suites (by name, their stores beside this one's) whose identical runs stand in for ours
 }
 ENTRY_KEYS = {
     "name": str,
@@ -67,6 +68,7 @@ class Suite:
     path: Path
     runs: list[RunSpec]  # one per (entry, dataset, horizon, seed); two entries may share a spec key
     param_counts: dict[str, int]  # spec key → trainable parameters of the built model
+    reuse: tuple[str, ...] = ()  # suites whose runs, identical but for the protocol label, count as ours
 
     def default_store(self) -> Path:
         return Path("results") / self.name / "runs.sqlite"
@@ -257,6 +259,10 @@ def _expand(path: Path, raw: Any) -> Suite:
     seeds = check_grid_list(suite, "seeds", int)
     check_grid_list(suite, "datasets", None)
     check_grid_list(suite, "models", None)
+    reuse = tuple(check_grid_list(suite, "reuse", str)) if "reuse" in suite else ()
+    for i, name in enumerate(reuse):
+        if name == suite["name"] or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name):
+            raise InputError(f"reuse[{i}]: {name!r} must be the name of another suite")
     if any(h < 1 for h in horizons):
         raise InputError("horizons: every horizon must be at least 1")
     defaults = check_train(suite.get("train", {}), "train")
@@ -311,7 +317,7 @@ def _expand(path: Path, raw: Any) -> Suite:
                     )  # fmt: skip
                     runs.append(spec)
                     param_counts[spec.key] = n_params
-    return Suite(suite["name"], suite["protocol"], path, runs, param_counts)
+    return Suite(suite["name"], suite["protocol"], path, runs, param_counts, reuse)
 
 
 OFFICIAL = "official"  # the protocol label that promises each model's own recipe, as its preset gives it

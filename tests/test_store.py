@@ -380,3 +380,33 @@ def test_snapshot_lists_each_mid_run_checkpoint_with_its_run_and_size(tmp_path, 
     assert code == 0
     assert f"{first.key}.pt: {first.name} H=24 seed 1, 1.0 MB\n" in out
     assert f"{second.key}.pt: {second.name} H=24 seed 2, 60.0 MB (too big to commit)" in out
+
+
+def test_a_suite_reuses_another_suites_identical_runs_instead_of_training_them_again(tmp_path, cli):
+    first = write_suite(tmp_path / "a.yaml", tiny_suite_dict(name="a", protocol="pa"))
+    assert cli("run", first, "--store", tmp_path / "a" / "runs.sqlite")[0] == 0
+    other_lookback = dict(TINY_MODEL, name="longer", seq_len=TINY_MODEL["seq_len"] + 8)
+    second = write_suite(
+        tmp_path / "b.yaml",
+        tiny_suite_dict(name="b", protocol="pb", reuse=["a"], models=[dict(TINY_MODEL), other_lookback]),
+    )
+    store = tmp_path / "b" / "runs.sqlite"
+    code, out, err = cli("describe", second, "--store", store)
+    assert code == 0 and "1 runs taken from suite a's store" in err
+    assert "1 done, 0 failed, 0 running, 1 pending" in out  # the other lookback is another training
+    (reused,) = RunStore(store).rows()
+    (original,) = RunStore(tmp_path / "a" / "runs.sqlite").rows()
+    spec = load_suite(second).runs[0]
+    assert reused["key"] == spec.key != original["key"] and reused["protocol"] == "pb"
+    assert reused["test_mse"] == original["test_mse"] and reused["spec"] == spec
+    assert reused["details"]["reused_from"]["key"] == original["key"]
+    code, _, err = cli("describe", second, "--store", store)  # taken once
+    assert code == 0 and "taken from" not in err
+    code, out, _ = cli("snapshot", second, "--store", store)  # it lives in suite a's committed runs
+    assert code == 0 and "0 runs in" in out
+
+
+def test_a_suite_cannot_reuse_itself(tmp_path, cli):
+    suite = write_suite(tmp_path / "s.yaml", tiny_suite_dict(name="s", reuse=["s"]))
+    code, _, err = cli("describe", suite)
+    assert code == 2 and "reuse[0]: 's' must be the name of another suite" in err

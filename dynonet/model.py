@@ -233,8 +233,14 @@ class DynoNet(nn.Module):
     def forward(self, x: torch.Tensor, x_mark: torch.Tensor | None = None) -> torch.Tensor:
         return self.forward_with_signals(x)[0]
 
-    def forward_with_signals(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def forward_with_signals(
+        self, x: torch.Tensor, controller_grad: bool = True
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """x [B, L, C] → (forecast [B, H, C], the controller's signals).
+
+        `controller_grad=False` runs the controller without recording it for backpropagation: for a caller
+        that discards the controller's gradients (the worker step), the same forecast and the same gradients
+        on everything else, without a backward pass through the controller's 512-step GRU.
 
         Signals: gamma, beta, gate [B, C, worker_hidden] (gamma/beta of the first worker layer;
         gamma_layers/beta_layers [B, num_layers, C, worker_hidden] hold all layers), context
@@ -244,7 +250,11 @@ class DynoNet(nn.Module):
         if x.shape[1:] != (self.seq_len, self.n_channels):
             raise ValueError(f"expected input [B, {self.seq_len}, {self.n_channels}], got {list(x.shape)}")
         x_norm, stats = self.revin.normalize(x)
-        signals = self.controller(x_norm) if self.uses_controller else self.fixed_signals(x_norm)
+        if self.uses_controller:
+            with torch.set_grad_enabled(controller_grad and torch.is_grad_enabled()):
+                signals = self.controller(x_norm)
+        else:
+            signals = self.fixed_signals(x_norm)
         x_workers = x_norm + signals["offset"].unsqueeze(1) if self.training else x_norm
         residual, trend = self.decompose(x_workers)
         trend_out = self.trend(trend.transpose(1, 2)).transpose(1, 2)  # [B, H, C]
@@ -310,8 +320,9 @@ class DynoNet(nn.Module):
         under the original scheme, so this is the MSE plus an explicit L2 on the workers (not on the trend map
         or the mixer).
 
-        Nothing is detached, as in the original: its backward also leaves gradients on the controller, which
-        the original wipes (the controller optimiser's zero_grad) before the controller's own backward. The
+        In the original its backward also leaves gradients on the controller, which it wipes (the controller
+        optimiser's zero_grad) before the controller's own backward; the strategy skips computing them
+        (`controller_grad=False`), with the same result. The
         original's two other uses of the heads, for the strategy: worker i's gradient norm is clipped to the
         batch mean of grad_clip[:, i] (≈ 1), and its gradients are dropped with probability the batch mean of
         freeze_prob[:, i] (exactly 0: never).

@@ -7,6 +7,12 @@
 2. controller step on the next batch of a cycling, unshuffled iterator (still train mode): plain MSE; AdamW
    step on the controller only. The gradients it leaves on the workers are cleared by the next worker step.
 
+The worker step's backward does not reach the controller here: in the original those gradients are computed
+and then wiped by the controller step's zero_grad, and their backward through the 512-step GRU was ~40% of a
+batch. Weights and optimiser states come out bit-identical (tests/test_dynonet_training.py). Leaving the
+workers out of the controller step's backward, the other discarded half, changes the controller's gradients
+in their last bits (autograd accumulates them in another order), so it is not done.
+
 Both learning rates stay constant (the original's cosine scheduler is attached to an optimiser it never
 steps). Where the controller's batches come from is the model's `variant`: `published` reads the validation
 split, as the original does; `clean` reads the last 10% of the training windows, which the worker step then
@@ -95,7 +101,7 @@ class BiLevel(Strategy):
     def worker_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         model = self.model
         self.worker_opt.zero_grad()
-        prediction, signals = model.forward_with_signals(x)
+        prediction, signals = model.forward_with_signals(x, controller_grad=False)
         loss = model.worker_loss(prediction, y, signals, self.cfg.weight_decay)
         loss.backward()
         clip = signals["grad_clip"].mean(dim=0).tolist()

@@ -34,9 +34,10 @@ Usage: python benchmarks/speed.py [--models dlinear-etth1 ...] [--horizons 96 72
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
 import heapq
-import math
+import itertools
 import os
 import statistics
 import time
@@ -145,9 +146,15 @@ def first_windows(windows: WindowSet, n: int) -> WindowSet:
     return WindowSet(windows.values[:rows], marks, windows.seq_len, windows.pred_len)
 
 
-def with_train(splits: Splits, n: int) -> Splits:
-    """The splits with training cut to its first n windows (what a few timed batches need)."""
-    return Splits(first_windows(splits.train, n), splits.val, splits.test, splits.mean, splits.std)
+def with_train(splits: Splits, n_batches: int) -> Splits:
+    """The splits with training epochs cut to their first `n_batches` batches (what a timed step needs).
+
+    The split itself is whole, so a strategy sees what a run sees: DynoNet-clean's controller holdout, a
+    OneCycle schedule's length."""
+    train = copy.copy(splits.train)
+    batches = splits.train.batches
+    train.batches = lambda *args, **kwargs: itertools.islice(batches(*args, **kwargs), n_batches)
+    return Splits(train, splits.val, splits.test, splits.mean, splits.std)
 
 
 @dataclass
@@ -210,12 +217,13 @@ def time_training(
 ) -> tuple[float, nn.Module, torch.Generator]:
     """Seconds per training batch (median of `repeats` epochs of `n_batches`, after a warm-up epoch), the
     model and its generator."""
-    short = with_train(splits, n_batches * cfg.batch_size)
+    short = with_train(splits, n_batches)
     generator = seed_everything(1)
     model = registry.build(recipe.model, recipe.seq_len, recipe.horizon, n_channels, **recipe.params)
     strategy = strategy_for(recipe.model)(model, cfg, short, generator)
     strategy.train_epoch(1)  # warm-up: allocator, optimiser state, lazy imports
-    return median_seconds(lambda: strategy.train_epoch(2), repeats) / n_batches, model, generator
+    seconds = median_seconds(lambda: strategy.train_epoch(2), repeats)
+    return seconds / min(n_batches, strategy.batches_per_epoch()), model, generator
 
 
 def trains(recipe: Recipe, n_channels: int) -> bool:
@@ -228,15 +236,14 @@ def measure(recipe: Recipe, table, split: str, n_batches: int, repeats: int, dra
     model_key, seq_len, horizon, cfg = recipe.model, recipe.seq_len, recipe.horizon, recipe.cfg
     info = registry.get(model_key)
     splits = prepare(table, split, seq_len, horizon, torch.device("cpu"), info.time_features)
-    n_train = len(splits.train)
-    full_batches = n_train // cfg.batch_size if cfg.drop_last else math.ceil(n_train / cfg.batch_size)
-    n_batches = min(n_batches, full_batches)
+    model = registry.build(model_key, seq_len, horizon, len(table.columns), **recipe.params)
+    full_batches = strategy_for(model_key)(model, cfg, splits, torch.Generator()).batches_per_epoch()
     timing = (recipe, cfg, splits, n_batches, repeats, len(table.columns))
     with native.torch_only():
         torch_per_batch = time_training(*timing)[0]
     per_batch, model, generator = time_training(*timing)
 
-    one_step = with_train(splits, cfg.batch_size)
+    one_step = with_train(splits, 1)
     with StepOps() as ops:
         strategy_for(model_key)(model, cfg, one_step, generator).train_epoch(2)
     matmul_s = sum(count * replay_seconds(call) for call, count in ops.matmuls.items())

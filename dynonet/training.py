@@ -71,6 +71,9 @@ class BiLevel(Strategy):
     def current_lr(self) -> float:
         return self.worker_opt.lr
 
+    def epoch_windows(self) -> int:
+        return len(self.worker_starts)
+
     def state_dict(self) -> dict:
         return {"worker": self.worker_opt.state_dict(), "controller": self.controller_opt.state_dict()}
 

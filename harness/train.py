@@ -47,6 +47,15 @@ class Strategy:
     def current_lr(self) -> float:
         raise NotImplementedError
 
+    def epoch_windows(self) -> int:
+        """How many training windows one epoch's batches cover."""
+        return len(self.splits.train)
+
+    def batches_per_epoch(self) -> int:
+        """Batches of one epoch (a split smaller than one batch still gives its one partial batch)."""
+        n, size = self.epoch_windows(), self.cfg.batch_size
+        return max(1, n // size if self.cfg.drop_last else math.ceil(n / size))
+
     def state_dict(self) -> dict:
         """What the next epoch needs besides the model's weights (optimiser moments, schedule position)."""
         return {}
@@ -84,11 +93,8 @@ class DefaultStrategy(Strategy):
         self.loss_fn = F.l1_loss if cfg.loss == "mae" else F.mse_loss
         self.one_cycle = None
         if cfg.lradj == "TST":
-            n_train = len(splits.train)
-            steps = max(
-                1, n_train // cfg.batch_size if cfg.drop_last else math.ceil(n_train / cfg.batch_size)
-            )
-            self.one_cycle = OneCycle(self.optimizer, cfg.lr, cfg.epochs * steps, cfg.pct_start)
+            steps = cfg.epochs * self.batches_per_epoch()
+            self.one_cycle = OneCycle(self.optimizer, cfg.lr, steps, cfg.pct_start)
 
     def current_lr(self) -> float:
         return self.optimizer.lr

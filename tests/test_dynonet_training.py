@@ -184,3 +184,15 @@ def test_skipping_the_discarded_gradients_trains_the_same_bits(variant):
         assert a.keys() == b.keys()
         for i in a:
             assert a[i][0] == b[i][0] and torch.equal(a[i][1], b[i][1]) and torch.equal(a[i][2], b[i][2])
+
+
+@pytest.mark.parametrize("variant", ["published", "clean", "no_controller"])
+@pytest.mark.parametrize("drop_last", [True, False])
+def test_batches_per_epoch_is_the_number_of_worker_steps_an_epoch_takes(variant, drop_last):
+    s = strategy(variant, drop_last=drop_last)
+    steps = []
+    step = s.worker_step
+    s.worker_step = lambda x, y: steps.append(len(x)) or step(x, y)
+    s.train_epoch(1)
+    assert len(steps) == s.batches_per_epoch()
+    assert sum(steps) == (len(s.worker_starts) // 32 * 32 if drop_last else len(s.worker_starts))

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from baselines.layers import Dropout, RevIN, SeriesDecomposition
+from dynonet.gru import GRU
 from harness.registry import register_model
 
 VARIANTS = ("published", "clean", "no_controller")
@@ -63,7 +64,7 @@ class Controller(nn.Module):
     def __init__(self, n_channels: int, control_hidden: int, worker_hidden: int, num_layers: int):
         super().__init__()
         self.n_channels, self.worker_hidden = n_channels, worker_hidden
-        self.gru = nn.GRU(n_channels, control_hidden, batch_first=True)
+        self.gru = GRU(n_channels, control_hidden)
         self.film = nn.ModuleList(
             nn.Linear(control_hidden, n_channels * worker_hidden * 2) for _ in range(num_layers)
         )
@@ -125,7 +126,7 @@ class WorkerNet(nn.Module):
         self.position = nn.Parameter(torch.zeros(1, worker_seq_len, hidden))
         nn.init.trunc_normal_(self.position, std=0.02)
         self.input_proj = nn.Linear(1, hidden)
-        self.grus = nn.ModuleList(nn.GRU(hidden, hidden, batch_first=True) for _ in range(num_layers))
+        self.grus = nn.ModuleList(GRU(hidden, hidden) for _ in range(num_layers))
         self.norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(num_layers))
         self.head = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.GELU(), nn.Linear(hidden, pred_len))
 
@@ -149,7 +150,8 @@ class WorkerNet(nn.Module):
         return self.head(torch.cat([h[:, -1], context], dim=-1)).unsqueeze(-1)
 
 
-@register_model("dynonet", revision=1)  # 1: trend by running sums (baselines.layers)
+# revision 1: trend by running sums (baselines.layers); 2: the fused CPU GRU (dynonet.gru)
+@register_model("dynonet", revision=2)
 class DynoNet(nn.Module):
     """DynoNet: a GRU controller modulating one GRU worker per channel, plus a shared trend map.
 

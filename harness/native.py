@@ -1,8 +1,9 @@
 """Small C kernels for the CPU hot paths torch's own kernels serve badly, compiled on first use.
 
-Each kernel is one C file beside the Python module that calls it. It is compiled once per machine with the
-system's C compiler (`-O3 -march=native`) into a cache folder keyed by the source, the flags and the CPU,
-and loaded with ctypes. Without a compiler `kernel` returns None and the caller takes torch's path, which
+Each kernel is one C file beside the Python module that calls it; the vector maths they share is
+`harness/vecmath.h` (`#include "vecmath.h"`). It is compiled once per machine with the system's C compiler
+(`-O3 -march=native`) into a cache folder keyed by the source, the headers it includes, the flags and the
+CPU, and loaded with ctypes. Without a compiler `kernel` returns None and the caller takes torch's path, which
 computes the same thing (each kernel's tests say how exactly); so it does inside `torch_only()`, which
 the tests and benchmarks/speed.py use to compare with that path.
 """
@@ -15,12 +16,14 @@ import functools
 import hashlib
 import os
 import platform
+import re
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
 FLAGS = ("-O3", "-march=native", "-shared", "-fPIC")
+INCLUDE = Path(__file__).parent  # where the kernels' shared headers are
 Signatures = tuple[tuple[str, tuple], ...]  # (function name, ctypes argument types) of a kernel's functions
 _torch_only = False
 
@@ -67,7 +70,11 @@ def _cpu_flags() -> str:
 @functools.cache  # once per process and file
 def load(source: Path) -> ctypes.CDLL | None:
     """The compiled `source`, built on first use (atomically: concurrent workers may race), or None."""
-    digest = hashlib.sha256(source.read_bytes() + " ".join(FLAGS).encode() + _cpu_flags().encode())
+    text = source.read_bytes()
+    headers = b"".join(
+        (INCLUDE / name.decode()).read_bytes() for name in re.findall(rb'#include "(.+?)"', text)
+    )
+    digest = hashlib.sha256(text + headers + " ".join(FLAGS).encode() + _cpu_flags().encode())
     target = _cache_dir() / f"{source.stem}-{platform.machine()}-{digest.hexdigest()[:16]}.so"
     if not target.exists():
         compiler = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
@@ -78,7 +85,9 @@ def load(source: Path) -> ctypes.CDLL | None:
             with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
                 built = Path(tmp) / target.name
                 subprocess.run(
-                    [compiler, *FLAGS, str(source), "-o", str(built)], check=True, capture_output=True
+                    [compiler, *FLAGS, f"-I{INCLUDE}", str(source), "-o", str(built)],
+                    check=True,
+                    capture_output=True,
                 )
                 os.replace(built, target)
         except (OSError, subprocess.CalledProcessError):

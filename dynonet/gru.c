@@ -40,7 +40,7 @@ void gru_forward_step(int64_t batch, int64_t hidden, const float *gi, const floa
 }
 
 /* Step t backward: the gradient reaching h_t is dh [B, H] plus this step's output gradient gout [B, H]
-   (rows gout_stride apart). Writes the gradients of the gate pre-activations, dgi = (dr, dz, dn) for the
+   (rows gout_stride apart; NULL: none). Writes the gradients of the gate pre-activations, dgi = (dr, dz, dn) for the
    input products and dgh = (dr, dz, dn·r) for the recurrent ones [B, 3H], and dh_direct = (dh + gout)·z,
    the part of the gradient of h_{t−1} that does not pass through the recurrent product. Lanes j .. j + m: */
 static inline __attribute__((always_inline)) void backward_lanes(int64_t b, int64_t hidden, int64_t j, int m,
@@ -48,7 +48,8 @@ static inline __attribute__((always_inline)) void backward_lanes(int64_t b, int6
     const float *n, const float *ghn, float *dgi, float *dgh, float *dh_direct) {
     const int64_t at = b * hidden + j;
     float *gi = dgi + b * 3 * hidden + j, *gh = dgh + b * 3 * hidden + j;
-    vf d = load(dh + at, m) + load(gout + b * gout_stride + j, m);
+    vf d = load(dh + at, m);
+    if (gout) d += load(gout + b * gout_stride + j, m);
     vf rj = load(r + at, m), zj = load(z + at, m), nj = load(n + at, m);
     vf dn = d * (1.0f - zj) * (1.0f - nj * nj);
     vf dr = dn * load(ghn + at, m) * rj * (1.0f - rj);

@@ -30,10 +30,13 @@ def _library() -> ctypes.CDLL | None:
 
 
 class _GRUFunction(torch.autograd.Function):
-    """x [B, T, I] → outputs [B, T, H] from a zero initial state; time-major [T, B, ·] buffers inside."""
+    """x [B, T, I] → (outputs [B, T, H], last state [B, H]) from a zero initial state; time-major [T, B, ·]
+    buffers inside. A caller that reads only the last state (DynoNet's controller) passes no gradient for the
+    outputs, and the backward reads none (not a [B, T, H] tensor of zeros)."""
 
     @staticmethod
     def forward(ctx, x, w_ih, w_hh, b_ih, b_hh):
+        ctx.set_materialize_grads(False)
         step = _library().gru_forward_step
         batch, steps, _ = x.shape
         hidden = w_hh.shape[1]
@@ -52,24 +55,26 @@ class _GRUFunction(torch.autograd.Function):
                  *(at + t * gate_row for at in gate_at))  # fmt: skip
         if saving:
             ctx.save_for_backward(x_steps, w_ih, w_hh, h, gates)
-        return h[1:].transpose(0, 1)
+        return h[1:].transpose(0, 1), h[-1]
 
     @staticmethod
-    def backward(ctx, grad_out):
+    def backward(ctx, grad_out, grad_last):
         step = _library().gru_backward_step
         x_steps, w_ih, w_hh, h, gates = ctx.saved_tensors
         steps, batch, hidden = h.shape[0] - 1, h.shape[1], h.shape[2]
-        grad_steps = grad_out.transpose(0, 1).contiguous()  # [T, B, H]
+        grad_steps = None if grad_out is None else grad_out.transpose(0, 1).contiguous()  # [T, B, H]
         dgi = h.new_empty(steps, batch, 3 * hidden)
         dgh = torch.empty_like(dgi)
-        dh, dh_direct = h.new_zeros(batch, hidden), h.new_empty(batch, hidden)
+        dh = h.new_zeros(batch, hidden) if grad_last is None else grad_last.clone()
+        dh_direct = h.new_empty(batch, hidden)
         row = batch * hidden * 4
-        h_at, grad_at, dgi_at, dgh_at = h.data_ptr(), grad_steps.data_ptr(), dgi.data_ptr(), dgh.data_ptr()
+        h_at, dgi_at, dgh_at = h.data_ptr(), dgi.data_ptr(), dgh.data_ptr()
+        grad_at = 0 if grad_steps is None else grad_steps.data_ptr()
         gate_at = [g.data_ptr() for g in gates]
         dh_at, direct_at = dh.data_ptr(), dh_direct.data_ptr()
         for t in range(steps - 1, -1, -1):
             gates_t = (at + t * row for at in gate_at)
-            step(batch, hidden, dh_at, grad_at + t * row, hidden, h_at + t * row, *gates_t,
+            step(batch, hidden, dh_at, grad_at and grad_at + t * row, hidden, h_at + t * row, *gates_t,
                  dgi_at + 3 * t * row, dgh_at + 3 * t * row, direct_at)  # fmt: skip
             torch.addmm(dh_direct, dgh[t], w_hh, out=dh)  # gradient of h_t−1
         dgi_rows, dgh_rows = dgi.view(steps * batch, 3 * hidden), dgh.view(steps * batch, 3 * hidden)
@@ -95,5 +100,7 @@ class GRU(nn.GRU):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if x.device.type != "cpu" or x.dtype != torch.float32 or _library() is None:
             return super().forward(x)
-        out = _GRUFunction.apply(x, self.weight_ih_l0, self.weight_hh_l0, self.bias_ih_l0, self.bias_hh_l0)
-        return out, out[:, -1].unsqueeze(0)
+        out, last = _GRUFunction.apply(
+            x, self.weight_ih_l0, self.weight_hh_l0, self.bias_ih_l0, self.bias_hh_l0
+        )
+        return out, last.unsqueeze(0)

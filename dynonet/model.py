@@ -82,8 +82,8 @@ class Controller(nn.Module):
 
     def forward(self, x_norm: torch.Tensor) -> dict[str, torch.Tensor]:
         batch, hidden = x_norm.shape[0], self.worker_hidden
-        out, _ = self.gru(x_norm)
-        state = out[:, -1]  # [B, control_hidden]
+        _, last = self.gru(x_norm)
+        state = last[0]  # [B, control_hidden]: the output of the last step
         film = torch.stack([f(state).view(batch, self.n_channels, 2 * hidden) for f in self.film], dim=1)
         gamma = 1.0 + FILM_RANGE * torch.tanh(film[..., :hidden])  # [B, layers, C, hidden]
         beta = FILM_RANGE * torch.tanh(film[..., hidden:])

@@ -249,9 +249,10 @@ def measure(recipe: Recipe, table, split: str, n_batches: int, repeats: int, dra
     matmul_s = sum(count * replay_seconds(call) for call, count in ops.matmuls.items())
 
     # Evaluation: one full evaluation batch (or the whole split if smaller) of validation windows, timed once
-    # after a small warm-up; per window the same for the test split.
+    # after a warm-up on the same windows (a run's first pass page-faults its buffers in; later ones reuse
+    # them); per window the same for the test split.
     n_eval = min(len(splits.val), cfg.eval_batch_size)
-    evaluate(model, first_windows(splits.val, min(n_eval, 64)), cfg.eval_batch_size)
+    evaluate(model, first_windows(splits.val, n_eval), cfg.eval_batch_size)
     per_window = (
         median_seconds(lambda: evaluate(model, first_windows(splits.val, n_eval), cfg.eval_batch_size), 1)
         / n_eval

@@ -74,3 +74,27 @@ def test_under_torch_only_it_is_nn_gru_bit_for_bit():
     x = torch.randn(2, 10, 5)
     with native.torch_only(), torch.no_grad():
         assert torch.equal(fused(x)[0], reference(x)[0])
+
+
+@needs_kernel
+def test_a_gradient_on_the_last_state_alone_gives_the_bits_of_one_through_the_outputs():
+    """DynoNet's controller reads the last state: its backward skips the zero gradients of the other steps."""
+    _, fused = pair(7, 24)
+    x = torch.randn(3, 40, 7)
+    weights = torch.randn(3, 24)
+    grads = []
+    for read in (lambda out, last: out[:, -1], lambda out, last: last[0]):
+        fused.zero_grad()
+        (read(*fused(x)) * weights).sum().backward()
+        grads.append([p.grad.clone() for p in fused.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*grads, strict=True))
+
+
+@needs_kernel
+def test_the_kept_input_product_buffer_leaves_results_unchanged():
+    _, fused = pair(7, 16)
+    small = torch.randn(2, 30, 7)
+    with torch.no_grad():
+        alone = fused(small)[0]
+        fused(torch.randn(64, 50, 7))  # grows the buffer
+        assert torch.equal(fused(small)[0], alone)

@@ -80,7 +80,9 @@ class _GRUFunction(torch.autograd.Function):
         grad_steps = None if grad_out is None else grad_out.transpose(0, 1).contiguous()  # [T, B, H]
         dgi = h.new_empty(steps, batch, 3 * hidden)
         dgh = torch.empty_like(dgi)
-        dh = h.new_zeros(batch, hidden) if grad_last is None else grad_last.clone()
+        dh = h.new_zeros(batch, hidden)  # row-major whatever the layout of grad_last
+        if grad_last is not None:
+            dh.copy_(grad_last)
         dh_direct = h.new_empty(batch, hidden)
         row = batch * hidden * 4
         h_at, dgi_at, dgh_at = h.data_ptr(), dgi.data_ptr(), dgh.data_ptr()

@@ -40,9 +40,10 @@ void gru_forward_step(int64_t batch, int64_t hidden, const float *gi, const floa
 }
 
 /* Step t backward: the gradient reaching h_t is dh [B, H] plus this step's output gradient gout [B, H]
-   (rows gout_stride apart; NULL: none). Writes the gradients of the gate pre-activations, dgi = (dr, dz, dn) for the
-   input products and dgh = (dr, dz, dn·r) for the recurrent ones [B, 3H], and dh_direct = (dh + gout)·z,
-   the part of the gradient of h_{t−1} that does not pass through the recurrent product. Lanes j .. j + m: */
+   (rows gout_stride apart; NULL: none). Writes the gradients of the gate pre-activations, dgi = (dr, dz, dn)
+   for the input products and dgh = (dr, dz, dn·r) for the recurrent ones [B, 3H], and dh_direct =
+   (dh + gout)·z, the part of the gradient of h_{t−1} that does not pass through the recurrent product.
+   Lanes j .. j + m: */
 static inline __attribute__((always_inline)) void backward_lanes(int64_t b, int64_t hidden, int64_t j, int m,
     const float *dh, const float *gout, int64_t gout_stride, const float *h_prev, const float *r, const float *z,
     const float *n, const float *ghn, float *dgi, float *dgh, float *dh_direct) {

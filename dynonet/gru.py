@@ -34,8 +34,8 @@ _workspace: list[torch.Tensor] = []  # the largest input-product buffer so far
 
 def _input_products(x_steps: torch.Tensor, w_ih: torch.Tensor, b_ih: torch.Tensor) -> torch.Tensor:
     """All steps' input products [T, B, 3H], in a buffer kept between calls: an evaluation batch of 1024
-    windows at L = 720 needs 1.1 GB, which glibc returns to the kernel when freed, so each call page-faulted
-    it in afresh (the validation pass took 1.5× torch's)."""
+    windows at L = 720 needs 1.1 GB, which glibc returns to the kernel when freed (even with harness.cpu's
+    largest trim threshold), so each call page-faulted it in afresh."""
     steps, batch, _ = x_steps.shape
     size = steps * batch * w_ih.shape[0]
     if not _workspace or _workspace[0].numel() < size:

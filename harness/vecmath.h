@@ -1,5 +1,5 @@
 /* Vector maths for the project's C kernels: GCC vector extensions, 16 floats at a time, so that a kernel
-   vectorises on any x86 or ARM target without intrinsics.
+   vectorises on any x86 or ARM target (intrinsics only for AVX-512's masked loads and stores of a tail).
 
    exp is Cephes' single-precision polynomial (relative error ~1e-7 over the float range, no library call);
    tanh is Cephes' odd polynomial below |x| = 0.625 and 1 − 2 / (exp(2|x|) + 1) above; sigmoid is
@@ -54,7 +54,6 @@ static inline vf vtanh(vf x) {
     return vselect(a < 0.625f, small, big);
 }
 
-/* Loads and stores of the first m (≤ LANES) floats; the lanes past m read as 0 and are not written. */
 /* Loads and stores of the first m (≤ LANES) floats; the lanes past m read as 0 and are not written. A part
    of a vector is one masked instruction with AVX-512, else a loop (a memcpy of variable size is a call). */
 static inline vf load(const float *p, int m) {

@@ -10,6 +10,7 @@ beside the store as `checkpoints/<run key>.pt`, and is deleted once the run is s
 from __future__ import annotations
 
 import os
+import pickle
 import random
 from pathlib import Path
 
@@ -42,6 +43,17 @@ def save(path: Path, state: dict) -> None:
     partial = path.with_suffix(".partial")
     torch.save(state, partial)
     os.replace(partial, path)
+
+
+def progress(path: Path) -> tuple[int, float] | None:
+    """(epochs finished, training seconds so far) of the checkpoint at `path`, its tensors memory-mapped
+    rather than read, so that `describe` can say how far a run of hours has gone; None when there is no
+    readable checkpoint (none yet, or one being replaced)."""
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+        return saved["epoch"], saved["train_seconds"]
+    except (OSError, RuntimeError, EOFError, KeyError, pickle.UnpicklingError):
+        return None
 
 
 def load(path: Path) -> dict | None:

@@ -19,7 +19,7 @@ import pandas as pd
 import yaml
 from tabulate import tabulate
 
-from harness import executors, registry, scaffold
+from harness import checkpoint, executors, registry, scaffold
 from harness.cpu import default_jobs
 from harness.datasets import BUNDLED, data_dir, load_table, resolve
 from harness.errors import InputError
@@ -274,7 +274,7 @@ def plan_records(suite: Suite, store: RunStore | None, store_path: Path) -> list
     """Every planned run with its status: ok (or "ok, absurd": worse on validation than forecasting zeros),
     failed, pending, "running (pid, host, since)" (a live process
     holds its lease), or "resumable" (pending with a mid-run checkpoint beside the store: `run` continues
-    it from its last finished epoch)."""
+    it from its last finished epoch); a run with a checkpoint also shows its epochs done and their pace."""
     statuses = store.statuses(spec.key for spec in suite.runs) if store else {}
     running = store.running(spec.key for spec in suite.runs) if store else {}
     for key, (pid, host, since) in running.items():
@@ -282,6 +282,8 @@ def plan_records(suite: Suite, store: RunStore | None, store_path: Path) -> list
     for spec in suite.runs:
         if spec.key not in statuses and checkpoint_path(store_path, spec.key).exists():
             statuses[spec.key] = "resumable"
+        if spec.key in running or statuses.get(spec.key) == "resumable":
+            statuses[spec.key] += epochs_so_far(checkpoint_path(store_path, spec.key), spec.train.epochs)
     if store is not None:
         for row in store.rows(spec.key for spec in suite.runs):
             if row["status"] == "ok" and absurd(row["val_mse"], row["details"]):
@@ -304,6 +306,17 @@ def plan_records(suite: Suite, store: RunStore | None, store_path: Path) -> list
         }
         for s in suite.runs
     ]
+
+
+def epochs_so_far(path: Path, most: int) -> str:
+    """How far a run in progress is by its checkpoint: ", epoch 3 of ≤ 20 done, 14 min an epoch"."""
+    done = checkpoint.progress(path)
+    if done is None:
+        return ""
+    epochs, seconds = done
+    each = seconds / epochs
+    pace = f"{each / 60:.0f} min" if each >= 90 else f"{each:.0f} s"
+    return f", epoch {epochs} of ≤ {most} done, {pace} an epoch"
 
 
 BOOTSTRAP_MIN_SEEDS = 5

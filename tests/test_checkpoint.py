@@ -1,5 +1,7 @@
 """A run cut short after an epoch resumes from its checkpoint and ends with an uninterrupted run's bits."""
 
+import re
+
 import pytest
 import torch
 
@@ -76,6 +78,26 @@ def test_describe_shows_a_run_with_a_checkpoint_as_resumable(tmp_path, cli):
     assert code == 0
     assert "0 done, 0 failed, 0 running, 2 pending (1 resumable from a mid-run checkpoint)" in out
     assert out.count("resumable") == 2  # the summary and the run's row
+
+
+def test_describe_says_how_many_epochs_a_resumable_run_has_done(tmp_path, monkeypatch, cli):
+    train = {"epochs": 3, "batch_size": 2048, "lr": 0.003, "patience": 10}
+    suite = write_suite(tmp_path / "s.yaml", tiny_suite_dict(models=[MODELS["tsmixer"]], train=train))
+    spec = load_suite(suite).runs[0]
+    real_evaluate, calls = harness.train.evaluate, []
+
+    def die_in_epoch_3(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise Killed
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(harness.train, "evaluate", die_in_epoch_3)
+    with pytest.raises(Killed):
+        run_one(spec, CPU, tmp_path / "checkpoints" / f"{spec.key}.pt")
+    code, out, _ = cli("describe", suite, "--store", tmp_path / "runs.sqlite")
+    assert code == 0
+    assert re.search(r"\| resumable, epoch 2 of ≤ 3 done, \d+ s an epoch \|", out)
 
 
 def test_a_failed_run_keeps_its_checkpoint_so_a_retry_resumes_and_forget_starts_over(

@@ -32,10 +32,15 @@ def needs_run(status: str | None, retry_failed: bool) -> bool:
 
 
 def pending(runs: list[RunSpec], store: RunStore, retry_failed: bool) -> list[RunSpec]:
-    """Specs to train, each key once (entries with identical settings share one run)."""
+    """Specs to train, each key once (entries with identical settings share one run), in training order:
+    runs with a mid-run checkpoint first (their hours are spent already), then horizon by horizon, the
+    shortest first, and seed by seed within one, so that a suite cut short leaves whole leaderboard cells of
+    its first horizons rather than every horizon of its first models."""
     unique = {spec.key: spec for spec in runs}
     statuses = store.statuses(unique)
-    return [spec for key, spec in unique.items() if needs_run(statuses.get(key), retry_failed)]
+    todo = [spec for key, spec in unique.items() if needs_run(statuses.get(key), retry_failed)]
+    started = {spec.key for spec in todo if checkpoint_path(store.path, spec.key).exists()}
+    return sorted(todo, key=lambda spec: (spec.key not in started, spec.pred_len, spec.seed))
 
 
 def describe_result(result: RunResult) -> str:

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from harness import executors
-from harness.execute import execute
+from harness.execute import execute, pending
 from harness.registry import register_model
 from harness.runner import RunResult, run_one
 from harness.store import STALE_SECONDS, RunStore
@@ -410,3 +410,21 @@ def test_a_suite_cannot_reuse_itself(tmp_path, cli):
     suite = write_suite(tmp_path / "s.yaml", tiny_suite_dict(name="s", reuse=["s"]))
     code, _, err = cli("describe", suite)
     assert code == 2 and "reuse[0]: 's' must be the name of another suite" in err
+
+
+def test_pending_runs_go_started_first_then_horizon_by_horizon_and_seed_by_seed(tmp_path):
+    models = [dict(TINY_MODEL, name="A"), dict(TINY_MODEL, name="B", params={"kernel_size": 5})]
+    suite_path = tmp_path / "s.yaml"
+    suite = load_suite(
+        write_suite(suite_path, tiny_suite_dict(horizons=[48, 24], seeds=[1, 2], models=models))
+    )
+    store = RunStore(tmp_path / "runs.sqlite")
+    started = next(s for s in suite.runs if (s.name, s.pred_len, s.seed) == ("B", 48, 2))
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / f"{started.key}.pt").write_bytes(b"")
+    order = [(s.name, s.pred_len, s.seed) for s in pending(suite.runs, store, retry_failed=False)]
+    assert order == [
+        ("B", 48, 2),
+        ("A", 24, 1), ("B", 24, 1), ("A", 24, 2), ("B", 24, 2),
+        ("A", 48, 1), ("B", 48, 1), ("A", 48, 2),
+    ]  # fmt: skip

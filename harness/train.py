@@ -165,6 +165,8 @@ def fit(
         strategy.load_state_dict(saved["strategy"])
         checkpoint.set_rng_state(saved["rng"], generator)
         best_mse, best_epoch, best_state, stale = saved["best"]
+        if best_state is None:  # saved as the model's own weights: the best epoch was the last one
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         curve, seconds_before, first_epoch = saved["curve"], saved["train_seconds"], saved["epoch"] + 1
     start = time.perf_counter()
     stopped = saved is not None and saved["stopped"]
@@ -187,7 +189,9 @@ def fit(
             checkpoint.save(checkpoint_path, {
                 "epoch": epoch, "stopped": stopped, "model": model.state_dict(),
                 "strategy": strategy.state_dict(), "rng": checkpoint.rng_state(generator),
-                "best": (best_mse, best_epoch, best_state, stale), "curve": curve,
+                # A best epoch that is this one is the model's own weights: saved once, not twice.
+                "best": (best_mse, best_epoch, None if best_epoch == epoch else best_state, stale),
+                "curve": curve,
                 "train_seconds": seconds_before + time.perf_counter() - start,
             })  # fmt: skip
         if stopped:

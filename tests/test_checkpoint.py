@@ -1,5 +1,7 @@
 """A run cut short after an epoch resumes from its checkpoint and ends with an uninterrupted run's bits."""
 
+import dataclasses
+import functools
 import re
 
 import pytest
@@ -58,6 +60,40 @@ def test_a_run_killed_after_an_epoch_resumes_to_the_same_bits(tmp_path, monkeypa
     for field in ("test_mse", "test_mae", "val_mse", "best_epoch", "epochs_run"):
         assert getattr(resumed, field) == getattr(whole, field), field
     assert resumed.details["curve"] == whole.details["curve"]
+
+
+@pytest.mark.parametrize("val_mses", [(2.0, 1.0, 3.0), (1.0, 2.0, 3.0)], ids=["best-is-last", "best-earlier"])
+def test_a_resumed_run_restores_its_best_weights_whether_or_not_its_best_epoch_was_the_last(
+    tmp_path, monkeypatch, val_mses
+):
+    train = {"epochs": 3, "batch_size": 2048, "lr": 0.003, "patience": 10}
+    spec = load_suite(
+        write_suite(tmp_path / "s.yaml", tiny_suite_dict(models=[MODELS["tsmixer"]], train=train))
+    ).runs[0]
+    real_evaluate, calls = harness.train.evaluate, []
+
+    def scripted(*args, kill_in_epoch=None, **kwargs):  # validation MSEs chosen by the test
+        calls.append(1)
+        if len(calls) == kill_in_epoch:
+            raise Killed
+        return dataclasses.replace(real_evaluate(*args, **kwargs), mse=val_mses[(len(calls) - 1) % 3])
+
+    monkeypatch.setattr(harness.train, "evaluate", scripted)
+    whole = run_one(spec, CPU)
+    calls.clear()
+    checkpoint = tmp_path / "checkpoints" / f"{spec.key}.pt"
+    monkeypatch.setattr(harness.train, "evaluate", functools.partial(scripted, kill_in_epoch=3))
+    with pytest.raises(Killed):
+        run_one(spec, CPU, checkpoint)
+    saved = torch.load(checkpoint, weights_only=False)
+    best_epoch = 1 + val_mses.index(min(val_mses[:2]))
+    assert saved["epoch"] == 2 and saved["best"][1] == best_epoch
+    assert (saved["best"][2] is None) == (best_epoch == 2)  # the model's own weights are saved once
+    calls[:] = [1, 1]
+    monkeypatch.setattr(harness.train, "evaluate", scripted)
+    resumed = run_one(spec, CPU, checkpoint)
+    assert resumed.best_epoch == whole.best_epoch == best_epoch
+    assert (resumed.test_mse, resumed.test_mae) == (whole.test_mse, whole.test_mae)
 
 
 def test_a_finished_run_leaves_no_checkpoint_behind(tmp_path, cli):

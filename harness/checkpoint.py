@@ -2,10 +2,10 @@
 resumes at its next epoch and ends with the bits it would have had uninterrupted (tests/test_checkpoint.py).
 
 A checkpoint holds the model, the training strategy's state (optimiser moments and steps), the loop's
-state (best weights, unless they are the model's own, and epoch, patience count, learning curve, training
-seconds so far) and every random
-generator a run draws from. It is written atomically (a temporary file renamed over the last one), lives
-beside the store as `checkpoints/<run key>.pt`, and is deleted once the run is stored.
+state (best weights unless they are the model's own, best epoch, patience count, learning curve, training
+seconds so far) and every random generator a run draws from. It is written atomically (a temporary file
+renamed over the last one), lives beside the store as `checkpoints/<run key>.pt`, and is deleted once the
+run is stored.
 """
 
 from __future__ import annotations

@@ -42,8 +42,12 @@ def set_rng_state(state: dict, generator: torch.Generator) -> None:
 def save(path: Path, state: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
-    torch.save(state, partial)
-    os.replace(partial, path)
+    try:
+        torch.save(state, partial)
+        os.replace(partial, path)
+    except BaseException:  # a full disk, a kill: no half-written file left to take the space
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def progress(path: Path) -> tuple[int, float] | None:

@@ -3,12 +3,13 @@
 import dataclasses
 import functools
 import re
+from pathlib import Path
 
 import pytest
 import torch
 
 import harness.train
-from harness import executors
+from harness import checkpoint, executors
 from harness.execute import execute
 from harness.runner import run_one
 from harness.store import RunStore
@@ -169,3 +170,20 @@ def test_a_failed_run_keeps_its_checkpoint_so_a_retry_resumes_and_forget_starts_
     checkpoint.write_bytes(b"stale")
     code, _, _ = cli("forget", suite_path, "--store", tmp_path / "runs.sqlite")
     assert code == 0 and not checkpoint.exists()  # forgotten: trained again from the start
+
+
+def test_a_checkpoint_that_cannot_be_written_leaves_the_last_one_whole_and_no_partial_file(
+    tmp_path, monkeypatch
+):
+    path = tmp_path / "checkpoints" / "run.pt"
+    checkpoint.save(path, {"epoch": 1})
+
+    def disk_full(state, file):
+        Path(file).write_bytes(b"half a checkpoint")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        checkpoint.save(path, {"epoch": 2})
+    assert checkpoint.load(path) == {"epoch": 1}
+    assert sorted(p.name for p in path.parent.iterdir()) == ["run.pt"]

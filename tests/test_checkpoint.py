@@ -33,6 +33,19 @@ class Killed(BaseException):
     """Stands for the process being killed: not an Exception, so the run is not recorded as failed."""
 
 
+def killed_at_validation(epoch: int, real_evaluate):
+    """An `evaluate` that validates as usual until epoch `epoch`'s validation, where the process 'dies'."""
+    calls = []
+
+    def evaluate(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == epoch:
+            raise Killed
+        return real_evaluate(*args, **kwargs)
+
+    return evaluate
+
+
 @pytest.mark.parametrize("model", sorted(MODELS))
 def test_a_run_killed_after_an_epoch_resumes_to_the_same_bits(tmp_path, monkeypatch, model):
     train = {"epochs": 2, "batch_size": 2048, "lr": 0.003, "patience": 10, "lradj": "type1"}
@@ -42,15 +55,9 @@ def test_a_run_killed_after_an_epoch_resumes_to_the_same_bits(tmp_path, monkeypa
     assert whole.status == "ok", whole.error
 
     checkpoint = tmp_path / "checkpoints" / f"{spec.key}.pt"
-    real_evaluate, calls = harness.train.evaluate, []
-
-    def evaluate_then_die_in_epoch_2(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:  # epoch 2 trained, not validated: the checkpoint holds epoch 1
-            raise Killed
-        return real_evaluate(*args, **kwargs)
-
-    monkeypatch.setattr(harness.train, "evaluate", evaluate_then_die_in_epoch_2)
+    real_evaluate = harness.train.evaluate
+    # epoch 2 trained, not validated: the checkpoint holds epoch 1
+    monkeypatch.setattr(harness.train, "evaluate", killed_at_validation(2, real_evaluate))
     with pytest.raises(Killed):
         run_one(spec, CPU, checkpoint)
     assert torch.load(checkpoint, weights_only=False)["epoch"] == 1
@@ -82,17 +89,17 @@ def test_a_resumed_run_restores_its_best_weights_whether_or_not_its_best_epoch_w
     monkeypatch.setattr(harness.train, "evaluate", scripted)
     whole = run_one(spec, CPU)
     calls.clear()
-    checkpoint = tmp_path / "checkpoints" / f"{spec.key}.pt"
+    path = tmp_path / "checkpoints" / f"{spec.key}.pt"
     monkeypatch.setattr(harness.train, "evaluate", functools.partial(scripted, kill_in_epoch=3))
     with pytest.raises(Killed):
-        run_one(spec, CPU, checkpoint)
-    saved = torch.load(checkpoint, weights_only=False)
+        run_one(spec, CPU, path)
+    saved = torch.load(path, weights_only=False)
     best_epoch = 1 + val_mses.index(min(val_mses[:2]))
     assert saved["epoch"] == 2 and saved["best"][1] == best_epoch
     assert (saved["best"][2] is None) == (best_epoch == 2)  # the model's own weights are saved once
     calls[:] = [1, 1]
     monkeypatch.setattr(harness.train, "evaluate", scripted)
-    resumed = run_one(spec, CPU, checkpoint)
+    resumed = run_one(spec, CPU, path)
     assert resumed.best_epoch == whole.best_epoch == best_epoch
     assert (resumed.test_mse, resumed.test_mae) == (whole.test_mse, whole.test_mae)
 
@@ -121,15 +128,7 @@ def test_describe_says_how_many_epochs_a_resumable_run_has_done(tmp_path, monkey
     train = {"epochs": 3, "batch_size": 2048, "lr": 0.003, "patience": 10}
     suite = write_suite(tmp_path / "s.yaml", tiny_suite_dict(models=[MODELS["tsmixer"]], train=train))
     spec = load_suite(suite).runs[0]
-    real_evaluate, calls = harness.train.evaluate, []
-
-    def die_in_epoch_3(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise Killed
-        return real_evaluate(*args, **kwargs)
-
-    monkeypatch.setattr(harness.train, "evaluate", die_in_epoch_3)
+    monkeypatch.setattr(harness.train, "evaluate", killed_at_validation(3, harness.train.evaluate))
     with pytest.raises(Killed):
         run_one(spec, CPU, tmp_path / "checkpoints" / f"{spec.key}.pt")
     code, out, _ = cli("describe", suite, "--store", tmp_path / "runs.sqlite")

@@ -19,7 +19,7 @@ import pandas as pd
 import yaml
 from tabulate import tabulate
 
-from harness import checkpoint, executors, registry, scaffold
+from harness import checkpoint, executors, registry, remaining, scaffold
 from harness.cpu import default_jobs
 from harness.datasets import BUNDLED, data_dir, load_table, resolve
 from harness.errors import InputError
@@ -326,7 +326,8 @@ STATUSES = ("ok", "failed", "running", "pending", "resumable")
 def cmd_describe(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite)
     store_path = Path(args.store) if args.store else suite.default_store()
-    records = plan_records(suite, open_store(suite, args.store, create=False), store_path)
+    store = open_store(suite, args.store, create=False)
+    records = plan_records(suite, store, store_path)
     if args.format == "json":
         print(json.dumps(records, indent=2))
         return 0
@@ -363,7 +364,46 @@ def cmd_describe(args: argparse.Namespace) -> int:
             tablefmt="github",
         )
     )
+    statuses = {r["key"]: r["status"] for r in records}
+    left = remaining.cells_left(suite.runs, statuses, store, store_path)
+    if left:
+        print(work_left(left, args.suite))
     return 0
+
+
+def runs_text(n: int) -> str:
+    return f"{n} run" if n == 1 else f"{n} runs"
+
+
+def work_left(cells: list[remaining.Cell], suite_arg: str) -> str:
+    """The footer of `describe`: the runs still to train, in CPU-hours where their cell has a price."""
+    priced = [c for c in cells if c.hours_left is not None]
+    hours = sum(c.hours_left for c in priced)
+    cores = os.cpu_count() or 1
+    unpriced = sum(c.runs_left for c in cells if c.hours_left is None)
+    lines = [
+        f"\nStill to train: {runs_text(sum(c.runs_left for c in cells))}. "
+        f"{sum(c.runs_left for c in priced)} in cells with a finished run: ≈ {hours:.1f} CPU-hours at their "
+        f"mean time (≥ {hours / cores:.1f} h on {cores} cores, one run per core). {unpriced} in cells with "
+        f"none yet: `python benchmarks/speed.py --suite {suite_arg}` prices them.\n",
+        tabulate(
+            [
+                [
+                    c.name,
+                    c.dataset,
+                    c.seq_len,
+                    c.pred_len,
+                    c.runs_left,
+                    "–" if c.hours_per_run is None else f"{c.hours_per_run:.2f}",
+                    "–" if c.hours_left is None else f"{c.hours_left:.2f}",
+                ]
+                for c in cells
+            ],  # fmt: skip
+            ["name", "dataset", "L", "H", "runs left", "h a run (finished)", "CPU-h left"],
+            tablefmt="github",
+        ),
+    ]
+    return "\n".join(lines)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

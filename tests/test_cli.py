@@ -7,6 +7,11 @@ import sys
 import pytest
 import torch
 
+from harness import checkpoint, remaining
+from harness.runner import RunResult
+from harness.store import RunStore, checkpoint_path
+from harness.suite import load_suite
+
 from conftest import TINY_MODEL, tiny_suite_dict, write_suite
 
 
@@ -124,3 +129,32 @@ def test_an_entry_may_run_its_own_seeds(tmp_path, cli):
     suite = write_suite(tmp_path / "s.yaml", tiny_suite_dict(models=models, seeds=[1, 2, 3]))
     code, out, _ = cli("describe", suite, "--store", tmp_path / "runs.sqlite")
     assert code == 0 and "0 done, 0 failed, 0 running, 4 pending" in out
+
+
+def test_describe_prices_the_runs_left_by_the_finished_runs_of_their_cell(tiny_suite, cli, tmp_path):
+    store = tmp_path / "runs.sqlite"
+    code, _, err = cli("run", tiny_suite(seeds=[1]), "--store", store, "--jobs", "1")
+    assert code == 0, err
+    (seed_1,) = RunStore(store).rows()
+    code, out, _ = cli("describe", tiny_suite(seeds=[1, 2, 3], horizons=[24, 48]), "--store", store)
+    assert code == 0
+    hours = seed_1["train_seconds"] / 3600
+    assert f"Still to train: 5 runs. 2 in cells with a finished run: ≈ {2 * hours:.1f} CPU-hours" in out
+    assert "3 in cells with none yet" in out
+    rows = [line.split("|")[1:-1] for line in out.split("Still to train")[1].splitlines() if "ETTh1" in line]
+    assert [[cell.strip() for cell in row] for row in rows] == [
+        ["DLinear", "ETTh1", "96", "24", "2", f"{hours:.2f}", f"{2 * hours:.2f}"],
+        ["DLinear", "ETTh1", "96", "48", "3", "–", "–"],
+    ]
+
+
+def test_a_run_in_progress_is_charged_its_cell_mean_less_what_its_checkpoint_did(tiny_suite, tmp_path):
+    store_path = tmp_path / "runs.sqlite"
+    suite = load_suite(tiny_suite(seeds=[1, 2, 3]))
+    store = RunStore(store_path)
+    for spec, seconds in zip(suite.runs[:2], (100.0, 300.0), strict=True):
+        store.put(RunResult(spec, "ok", train_seconds=seconds))
+    checkpoint.save(checkpoint_path(store_path, suite.runs[2].key), {"epoch": 3, "train_seconds": 150.0})
+    statuses = {spec.key: "ok" for spec in suite.runs[:2]} | {suite.runs[2].key: "resumable"}
+    (cell,) = remaining.cells_left(suite.runs, statuses, store, store_path)
+    assert (cell.runs_left, cell.hours_per_run, cell.hours_left) == (1, 200 / 3600, 50 / 3600)

@@ -1,0 +1,58 @@
+"""What a suite's unfinished runs still cost, priced by the finished runs of their own cells.
+
+A campaign that spans sessions is planned by this: how many CPU-hours are left, and which cells take longer
+per run than a session lasts (a run must finish inside one, unless its checkpoint is small enough to
+commit). A cell is a suite entry at one dataset, lookback and horizon; its runs differ only by seed, so the
+mean training time of its finished runs is the best guess for the others (measured on this kind of machine,
+with whatever else ran beside them). A run in progress is charged that mean less what its checkpoint has
+done. Cells with no finished run are counted, not guessed: `benchmarks/speed.py --suite` prices those.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness import checkpoint
+from harness.spec import RunSpec
+from harness.store import RunStore, checkpoint_path
+
+
+@dataclass
+class Cell:
+    """The unfinished runs of one cell and what they cost."""
+
+    name: str
+    dataset: str
+    seq_len: int
+    pred_len: int
+    runs_left: int
+    hours_per_run: float | None  # mean training time of the cell's finished runs; None when none finished
+    hours_left: float | None
+
+
+def cells_left(
+    runs: list[RunSpec], statuses: dict[str, str], store: RunStore | None, store_path: Path
+) -> list[Cell]:
+    """Every cell with a run neither finished nor failed, in suite order, priced where it can be.
+    `statuses` maps each run's key to its `describe` status ("ok", "pending", "running (…)", …)."""
+    finished = store.rows(spec.key for spec in runs) if store else []
+    seconds = {row["key"]: row["train_seconds"] for row in finished if row["status"] == "ok"}
+    cells: dict[tuple, list[RunSpec]] = {}
+    for spec in runs:
+        cells.setdefault((spec.name, spec.dataset, spec.seq_len, spec.pred_len), []).append(spec)
+    out = []
+    for (name, dataset, seq_len, pred_len), specs in cells.items():
+        left = [s for s in specs if statuses[s.key].split()[0].strip(",") not in ("ok", "failed")]
+        if not left:
+            continue
+        done = [seconds[s.key] for s in specs if s.key in seconds]
+        per_run = hours_left = None
+        if done:
+            per_run = statistics.mean(done)
+            spent = [checkpoint.progress(checkpoint_path(store_path, s.key)) for s in left]
+            hours_left = sum(max(per_run - (p[1] if p else 0.0), 0.0) for p in spent) / 3600
+            per_run /= 3600
+        out.append(Cell(name, dataset, seq_len, pred_len, len(left), per_run, hours_left))
+    return out

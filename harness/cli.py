@@ -644,8 +644,8 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     if checkpoints:
         print(
             f"{len(checkpoints)} runs in progress have a mid-run checkpoint in {checkpoints[0].parent}: "
-            "commit one to resume its run at its last epoch in a fresh clone (each commit of it adds its "
-            f"whole size; over {BIG_CHECKPOINT_MB} MB, keep it here)"
+            "commit one (`git add -f`: they are git-ignored) to resume its run at its last epoch in a fresh "
+            f"clone (each commit of it adds its whole size; over {BIG_CHECKPOINT_MB} MB, keep it here)"
         )
         specs = {spec.key: spec for spec in suite.runs}
         for path in checkpoints:

@@ -8,6 +8,8 @@ import math
 
 from harness.spec import TrainConfig
 
+MAX_HALVINGS = 5  # Crossformer's lr tables (type1 after epochs 2..10, type2 after 5..25) stop at lr0 / 32
+
 
 def rule_after_epoch(cfg: TrainConfig, e: int) -> float:
     lr0 = cfg.lr
@@ -17,8 +19,8 @@ def rule_after_epoch(cfg: TrainConfig, e: int) -> float:
         return lr0 if e < 3 else lr0 * 0.9 ** (e - 3)
     if cfg.lradj == "cosine":  # TSLib: half-cosine over the epoch budget
         return lr0 / 2 * (1 + math.cos(e / cfg.epochs * math.pi))
-    if cfg.lradj == "halve":  # e.g. Crossformer: halve every `halve_every` epochs
-        return lr0 * 0.5 ** (e // cfg.halve_every)
+    if cfg.lradj == "halve":  # Crossformer's utils/tools.py: halve every `halve_every` epochs, 5 times
+        return lr0 * 0.5 ** min(e // cfg.halve_every, MAX_HALVINGS)
     return lr0  # "constant", and "TST" before its per-batch schedule takes over
 
 

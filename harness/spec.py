@@ -22,7 +22,7 @@ class TrainConfig:
     lr: float = 1e-4
     patience: int = 3  # epochs without a strictly lower validation MSE before stopping
     lradj: str = "type1"  # one of LR_RULES
-    halve_every: int = 2  # lradj "halve": epochs 1..k at lr, k+1..2k at lr/2, ...
+    halve_every: int = 2  # lradj "halve": epochs 1..k at lr, k+1..2k at lr/2, ... down to lr/32
     pct_start: float = 0.3  # lradj "TST": OneCycle warm-up fraction
     optimizer: str = "adam"
     weight_decay: float = 0.0

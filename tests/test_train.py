@@ -44,6 +44,8 @@ def test_type3_rule_and_patchtst_first_epoch_as_their_code_runs_it():
 
 def test_halve_every_k_and_constant_and_cosine():
     assert lrs("halve", halve_every=2) == [1, 1, 0.5, 0.5, 0.25, 0.25]
+    # Crossformer's utils/tools.py type1: lr0 * 0.5**k after epoch 2k for k = 1..5 only, then unchanged
+    assert lrs("halve", halve_every=2, epochs=14)[8:] == [1 / 16, 1 / 16, 1 / 32, 1 / 32, 1 / 32, 1 / 32]
     assert lrs("constant") == [1] * 6
     cosine = lrs("cosine", epochs=4)
     assert cosine == pytest.approx([1] + [0.5 * (1 + math.cos(e / 4 * math.pi)) for e in (1, 2, 3)])

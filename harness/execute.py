@@ -1,9 +1,11 @@
-"""Execution of a suite's pending runs on an executor (`harness.executors`), with one progress bar (ETA)
-and one line per finished run. Each result is stored the moment it arrives, so an interrupted suite
-resumes where it stopped; a run finished meanwhile by another process is not trained again."""
+"""Execution of a suite's pending runs on an executor (`harness.executors`), with one progress bar (ETA),
+one line per finished run and, above the bar, the runs' own lines (one per epoch, timed). Each result is
+stored the moment it arrives, so an interrupted suite resumes where it stopped; a run finished meanwhile by
+another process is not trained again."""
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 import time
@@ -44,8 +46,7 @@ def pending(runs: list[RunSpec], store: RunStore, retry_failed: bool) -> list[Ru
 
 
 def describe_result(result: RunResult) -> str:
-    spec = result.spec
-    head = f"{spec.name} {spec.dataset} L={spec.seq_len} H={spec.pred_len} seed={spec.seed}"
+    head = result.spec.label
     if result.status != "ok":
         return f"{head}: FAILED {result.error}"
     return (
@@ -53,6 +54,19 @@ def describe_result(result: RunResult) -> str:
         f"(val {result.val_mse:.4f}, {result.epochs_run} epochs, best {result.best_epoch}, "
         f"{result.train_seconds:.1f}s)"
     )
+
+
+class LinesAboveBar(logging.Handler):
+    """The runs' log lines (`harness.train`: a line per epoch, however long a run takes), written above the
+    progress bar on a terminal, as plain lines in a log file."""
+
+    def __init__(self, bar: tqdm):
+        super().__init__(logging.INFO)
+        self.bar = bar
+        self.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.bar.write(self.format(record), file=sys.stderr)
 
 
 class Heartbeats:
@@ -90,6 +104,10 @@ def execute(
     bar = tqdm(total=len(todo), desc=label, unit="run", dynamic_ncols=True, disable=None, file=sys.stderr)
     started = time.monotonic()
     beats = Heartbeats(store.path)
+    logger, lines = logging.getLogger("harness"), LinesAboveBar(bar)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    logger.addHandler(lines)
 
     def record(result: RunResult | None) -> None:
         bar.update(1)
@@ -131,5 +149,7 @@ def execute(
     finally:
         beats.close()
         executor.close()
+        logger.removeHandler(lines)
+        logger.setLevel(level)
         bar.close()
     return outcome

@@ -8,6 +8,7 @@ the store, leases or progress, which `harness.execute` keeps for every executor 
 from __future__ import annotations
 
 import ctypes
+import logging
 import multiprocessing
 import os
 import signal
@@ -16,6 +17,7 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from logging.handlers import QueueHandler, QueueListener
 from pathlib import Path
 
 import torch
@@ -79,9 +81,25 @@ def die_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-def _init_worker(device: torch.device, parent_pid: int) -> None:
+def send_logs_to(handler: logging.Handler) -> None:
+    """Route this worker's run logs (a line per epoch, `harness.train`) to `handler`, once per process."""
+    logger = logging.getLogger("harness")
+    logger.setLevel(logging.INFO)
+    if not logger.handlers:
+        logger.addHandler(handler)
+
+
+class Relay(logging.Handler):
+    """Hands a record from a worker to this process's logger of the same name, so to its handlers."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        logging.getLogger(record.name).handle(record)
+
+
+def _init_worker(device: torch.device, parent_pid: int, logs: multiprocessing.Queue) -> None:
     die_with_parent(parent_pid)
     prepare_process(device)
+    send_logs_to(QueueHandler(logs))
 
 
 def worker_died(spec: RunSpec, device: str, why: str) -> RunResult:
@@ -96,16 +114,21 @@ def worker_died(spec: RunSpec, device: str, why: str) -> RunResult:
 class LocalPool(Executor):
     """`jobs` worker processes on this machine (spawned, so no state leaks from the parent). A worker that
     dies takes the pool down with it: every run then in flight is recorded as failed (which one crashed
-    cannot be told), the pool is started afresh and the suite goes on."""
+    cannot be told), the pool is started afresh and the suite goes on. The workers' log lines come back
+    through a queue and are logged here, where `harness.execute` shows them."""
 
     def __init__(self, device: torch.device, jobs: int):
         self.device, self.capacity = device, jobs
+        self.context = multiprocessing.get_context("spawn")
+        self.logs = self.context.Queue()
+        self.listener = QueueListener(self.logs, Relay())
+        self.listener.start()
         self.pool = self._start()
         self.futures: dict[Future, RunSpec] = {}
 
     def _start(self) -> ProcessPoolExecutor:
-        context = multiprocessing.get_context("spawn")
-        return ProcessPoolExecutor(self.capacity, context, _init_worker, (self.device, os.getpid()))
+        args = (self.device, os.getpid(), self.logs)
+        return ProcessPoolExecutor(self.capacity, self.context, _init_worker, args)
 
     def submit(self, spec: RunSpec, checkpoint: Path | None) -> None:
         self.futures[self.pool.submit(run_one, spec, self.device, checkpoint)] = spec
@@ -135,11 +158,13 @@ class LocalPool(Executor):
 
     def close(self) -> None:
         self.pool.shutdown()
+        self.listener.stop()
 
 
 def _train_on_ray(spec: RunSpec, device: str, checkpoint: str | None) -> RunResult:
     """A Ray task: one run. The checkpoint is kept only where this node sees the store's folder (the
     driver's machine, or a shared filesystem); elsewhere the run simply does not resume mid-way."""
+    send_logs_to(logging.StreamHandler())  # Ray shows a task's stderr on the driver
     path = Path(checkpoint) if checkpoint else None
     if path is not None and not path.parent.parent.is_dir():
         path = None

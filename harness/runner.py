@@ -106,7 +106,7 @@ def _train_and_score(
         device
     )
     result.params = registry.count_params(model)
-    fitted = fit(model, spec.model, spec.train, splits, generator, checkpoint_path)
+    fitted = fit(model, spec.model, spec.train, splits, generator, checkpoint_path, spec.label)
     test = evaluate(model, splits.test, spec.train.eval_batch_size)
     result.test_mse, result.test_mae, result.n_test_windows = test.mse, test.mae, test.n_windows
     result.val_mse, result.best_epoch, result.epochs_run = (

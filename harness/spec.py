@@ -83,6 +83,11 @@ class RunSpec:
         return data
 
     @property
+    def label(self) -> str:
+        """How logs and progress lines name the run."""
+        return f"{self.name} {self.dataset} L={self.seq_len} H={self.pred_len} seed={self.seed}"
+
+    @property
     def key(self) -> str:
         canonical = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()

@@ -7,6 +7,7 @@ registers a `Strategy` subclass with `@register_strategy("key")` next to the mod
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from harness.optim import Adam, OneCycle
 from harness.protocol import Splits
 from harness.schedule import epoch_lr
 from harness.spec import TrainConfig
+
+log = logging.getLogger(__name__)  # a line per epoch: `run` shows them (harness.execute), a library call not
 
 
 class NonFiniteLoss(RuntimeError):
@@ -148,6 +151,7 @@ def fit(
     splits: Splits,
     generator: torch.Generator,
     checkpoint_path: Path | None = None,
+    label: str = "run",
 ) -> FitResult:
     """Train up to `cfg.epochs`; stop after `cfg.patience` epochs without a strictly lower validation MSE;
     leave the model holding the best epoch's weights. With `checkpoint_path`, the run's state is saved
@@ -168,9 +172,11 @@ def fit(
         if best_state is None:  # saved as the model's own weights: the best epoch was the last one
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         curve, seconds_before, first_epoch = saved["curve"], saved["train_seconds"], saved["epoch"] + 1
+        log.info("%s: resumes after epoch %d from its checkpoint", label, saved["epoch"])
     start = time.perf_counter()
     stopped = saved is not None and saved["stopped"]
     for epoch in range(first_epoch, 0 if stopped else cfg.epochs + 1):
+        epoch_start = time.perf_counter()
         train_loss = float(strategy.train_epoch(epoch))
         lr = strategy.current_lr()  # at the end of the epoch (OneCycle moves it within one)
         if not math.isfinite(train_loss):
@@ -194,6 +200,14 @@ def fit(
                 "curve": curve,
                 "train_seconds": seconds_before + time.perf_counter() - start,
             })  # fmt: skip
+        seconds = time.perf_counter() - epoch_start
+        took = f"{seconds:.1f} s" if seconds < 60 else f"{seconds / 60:.1f} min"
+        best = " (best)" if best_epoch == epoch else ""
+        end = f"; stops, best epoch {best_epoch}" if stopped else ""
+        log.info(
+            "%s: epoch %d of ≤ %d, train loss %.4f, val MSE %.4f%s, lr %.3g, %s%s",
+            label, epoch, cfg.epochs, train_loss, val_mse, best, lr, took, end,
+        )  # fmt: skip
         if stopped:
             break
     model.load_state_dict(best_state)

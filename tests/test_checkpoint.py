@@ -2,6 +2,7 @@
 
 import dataclasses
 import functools
+import logging
 import re
 from pathlib import Path
 
@@ -47,7 +48,7 @@ def killed_at_validation(epoch: int, real_evaluate):
 
 
 @pytest.mark.parametrize("model", sorted(MODELS))
-def test_a_run_killed_after_an_epoch_resumes_to_the_same_bits(tmp_path, monkeypatch, model):
+def test_a_run_killed_after_an_epoch_resumes_to_the_same_bits(tmp_path, monkeypatch, caplog, model):
     train = {"epochs": 2, "batch_size": 2048, "lr": 0.003, "patience": 10, "lradj": "type1"}
     suite = tiny_suite_dict(models=[MODELS[model]], train=train)
     spec = load_suite(write_suite(tmp_path / "s.yaml", suite)).runs[0]
@@ -63,8 +64,11 @@ def test_a_run_killed_after_an_epoch_resumes_to_the_same_bits(tmp_path, monkeypa
     assert torch.load(checkpoint, weights_only=False)["epoch"] == 1
     monkeypatch.setattr(harness.train, "evaluate", real_evaluate)
 
+    caplog.set_level(logging.INFO, logger="harness")
     resumed = run_one(spec, CPU, checkpoint)
     assert resumed.status == "ok", resumed.error
+    assert caplog.messages[0] == f"{spec.label}: resumes after epoch 1 from its checkpoint"
+    assert [m.split(",")[0] for m in caplog.messages[1:]] == [f"{spec.label}: epoch 2 of ≤ 2"]
     for field in ("test_mse", "test_mae", "val_mse", "best_epoch", "epochs_run"):
         assert getattr(resumed, field) == getattr(whole, field), field
     assert resumed.details["curve"] == whole.details["curve"]

@@ -1,6 +1,7 @@
 """CPU execution: one thread per run whatever the process, so `--jobs` never changes a run's bits."""
 
 import os
+import re
 
 import torch
 
@@ -22,7 +23,7 @@ def test_a_run_on_cpu_trains_on_one_thread(tmp_path):
     assert torch.get_num_threads() == cpu.RUN_THREADS == 1
 
 
-def test_worker_processes_give_the_bits_of_a_sequential_run(tmp_path):
+def test_worker_processes_give_the_bits_of_a_sequential_run_and_its_epoch_lines(tmp_path, capsys):
     model = {"name": "iT", "model": "itransformer", "seq_len": 96, "params": {"d_model": 64, "d_ff": 64}}
     suite = load_suite(write_suite(tmp_path / "s.yaml", tiny_suite_dict(seeds=[1, 2], models=[model])))
     torch.set_num_threads(2)  # what an unpinned parent would train with
@@ -30,6 +31,9 @@ def test_worker_processes_give_the_bits_of_a_sequential_run(tmp_path):
     for jobs in (1, 2):
         store = RunStore(tmp_path / f"jobs{jobs}.sqlite")
         assert execute(suite.runs, store, executors.local(CPU, jobs)).ok == 2
+        shown = capsys.readouterr().err  # a worker's lines come back to this process, which shows them
+        for spec in suite.runs:
+            assert re.search(rf"\d\d:\d\d:\d\d {re.escape(spec.label)}: epoch 1 of ≤ 1, train loss", shown)
         metrics.append(sorted((r["seed"], r["test_mse"], r["val_mse"]) for r in store.rows()))
     assert metrics[0] == metrics[1]
 

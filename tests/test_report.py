@@ -130,6 +130,22 @@ def test_reproduction_says_whether_the_published_value_is_inside_our_interval_an
     assert "| no / yes " in text and "paper" in text and "336 (published 96)" in text
 
 
+def test_reproduction_compares_with_the_number_published_at_our_lookback_when_there_is_one():
+    published = pd.DataFrame([{"model": "patchtst", "dataset": "ETTh1", "pred_len": 96, "seq_len": seq_len,
+                               "mse": mse, "mae": 0.4, "source": f"paper L={seq_len}"}
+                              for seq_len, mse in ((336, 0.375), (512, 0.370))])  # fmt: skip
+    for seq_len, shown in (
+        (512, ["paper L=512"]),
+        (336, ["paper L=336"]),
+        (96, ["paper L=336", "paper L=512"]),
+    ):
+        table = runs(*(run("P", i, 0.37, model="patchtst", seq_len=seq_len) for i in (1, 2)))
+        rows = [
+            line for line in reproduction(aggregate(table), published, table).splitlines() if "| P " in line
+        ]
+        assert [next(s for s in ("paper L=336", "paper L=512") if s in line) for line in rows] == shown
+
+
 def test_reproduction_scores_ours_on_the_windows_the_authors_loader_keeps():
     window_mse = [0.3] * 256 + [0.9] * 44  # 300 windows; a loader at batch 128 drops the last 44
     table = runs(

@@ -1,11 +1,12 @@
 """What a suite's unfinished runs still cost, priced by the finished runs of their own cells.
 
 A campaign that spans sessions is planned by this: how many CPU-hours are left, and which cells take longer
-per run than a session lasts (a run must finish inside one, unless its checkpoint is small enough to
-commit). A cell is a suite entry at one dataset, lookback and horizon; its runs differ only by seed, so the
-mean training time of its finished runs is the best guess for the others (measured on this kind of machine,
-with whatever else ran beside them). A run in progress is charged that mean less what its checkpoint has
-done. Cells with no finished run are counted, not guessed: `benchmarks/speed.py --suite` prices those.
+per run than a session lasts (such a run resumes in a later session from its checkpoint: committed if it is
+small enough, else only on the machine that wrote it). A cell is a suite entry at one dataset, lookback and
+horizon; its runs differ only by seed, so the mean training time of its finished runs is the best guess for
+the others (measured on this kind of machine, with whatever else ran beside them). A run in progress is
+charged that mean less what its checkpoint has done. Cells with no finished run are counted, not guessed:
+`benchmarks/speed.py --suite` prices those.
 """
 
 from __future__ import annotations

@@ -43,12 +43,15 @@ INTERVALS = {"t": "95% Student-t CI half-width", "bootstrap": "95% percentile-bo
 
 
 def leaderboard(cells: pd.DataFrame, dataset: str, runs: pd.DataFrame, method: str = "t") -> str:
-    """Rows = models, columns = horizons (MSE and MAE), an average over horizons, and parameters."""
+    """Rows = models, best average MSE rank first (unranked last), columns = horizons (MSE and MAE), an
+    average over horizons, and parameters."""
     cells = cells[cells["dataset"] == dataset]
     protocol = one_protocol(cells)
     horizons = sorted(cells["pred_len"].unique())
-    names = list(dict.fromkeys(cells["name"]))
     placed = {metric: ranks(cells, runs, metric) for metric in ("mse", "mae")}
+    in_suite_order = list(dict.fromkeys(cells["name"]))
+    mean_rank = placed["mse"].groupby("name")["rank"].mean().reindex(in_suite_order)
+    names = list(mean_rank.fillna(math.inf).sort_values(kind="stable").index)
     table = []
     for name in names:
         row = [name]
@@ -67,8 +70,7 @@ def leaderboard(cells: pd.DataFrame, dataset: str, runs: pd.DataFrame, method: s
         row += (
             [f"{mine['mse_mean'].mean():.3f}", f"{mine['mae_mean'].mean():.3f}"] if complete else ["–", "–"]
         )
-        mse_ranks = placed["mse"].loc[placed["mse"]["name"] == name, "rank"].dropna()
-        row.append(f"{mse_ranks.mean():.1f}" if len(mse_ranks) else "–")
+        row.append("–" if math.isnan(mean_rank[name]) else f"{mean_rank[name]:.1f}")
         first = mine.sort_values("pred_len").iloc[0]
         row.append(f"{int(first['params']):,}" if not math.isnan(first["params"]) else "–")
         table.append(row)

@@ -85,6 +85,16 @@ def test_best_is_bold_second_underlined_and_ties_with_the_best_are_marked():
     )
 
 
+def test_rows_go_best_average_rank_first_and_models_with_no_finished_run_last():
+    table = runs(run("Failed", 1, 0, "failed"), run("Worse", 1, 0.5), run("Worse", 1, 0.6, pred_len=192),
+                 run("Better", 1, 0.4), run("Better", 1, 0.5, pred_len=192))  # fmt: skip
+    lines = [
+        line for line in leaderboard(aggregate(table), "ETTh1", table).splitlines() if line.startswith("| ")
+    ]
+    assert [line.split("|")[1].strip() for line in lines[1:]] == ["Better", "Worse", "Failed"]
+    assert lines[1].split("|")[-3].strip() == "1.0" and lines[3].split("|")[-3].strip() == "–"
+
+
 def test_a_table_never_mixes_protocols():
     table = runs(run("A", 1, 0.4), run("A", 1, 0.4, protocol="lookback-512"))
     with pytest.raises(ValueError, match="never mixes protocols"):

@@ -203,13 +203,14 @@ def reproduction(
 
 
 def comparisons(runs: pd.DataFrame, cells: pd.DataFrame, dataset: str) -> str:
-    """Each model against the best of its horizon: difference of mean MSE with its 95% CI and Welch's p."""
+    """Each model against the best of its horizon, closest first: difference of mean MSE with its 95% CI and
+    Welch's p."""
     cells = cells[(cells["dataset"] == dataset) & (cells["n"] > 0)]
     protocol = one_protocol(cells)
     table = []
     for horizon, group in cells.groupby("pred_len", sort=True):
         best = group.loc[group["mse_mean"].idxmin(), "name"]
-        for name in group["name"]:
+        for name in group.sort_values("mse_mean", kind="stable")["name"]:
             if name == best:
                 continue
             found = pairwise_comparison(runs[runs["dataset"] == dataset], name, best)

@@ -118,12 +118,14 @@ def test_two_deterministic_models_differ_exactly():
     assert same["p"] == 1
 
 
-def test_comparisons_against_the_best_report_welchs_p():
-    a, b = [0.40, 0.42, 0.41], [0.45, 0.44, 0.47, 0.46]
-    table = runs(*(run("A", i, v) for i, v in enumerate(a)), *(run("B", i, v) for i, v in enumerate(b)))
+def test_comparisons_against_the_best_report_welchs_p_closest_first():
+    a, b, c = [0.40, 0.42, 0.41], [0.45, 0.44, 0.47, 0.46], [0.43, 0.42]
+    table = runs(*(run("B", i, v) for i, v in enumerate(b)), *(run("A", i, v) for i, v in enumerate(a)),
+                 *(run("C", i, v) for i, v in enumerate(c)))  # fmt: skip
     text = comparisons(table, aggregate(table), "ETTh1")
     p = stats.ttest_ind(b, a, equal_var=False).pvalue
     assert f"{np.mean(b) - np.mean(a):+.4f}" in text and f"{p:.3g}" in text and "| yes " in text
+    assert text.index("| C ") < text.index("| B ")
 
 
 def test_reproduction_says_whether_the_published_value_is_inside_our_interval_and_prediction_interval():

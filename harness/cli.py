@@ -82,6 +82,11 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--only", nargs="+", metavar="NAME", help="train only these suite entries (one process per model)"
     )
+    run.add_argument(
+        "--hours", type=float,
+        help="time budget (a session, a job allocation): start no run that its cell's finished runs say "
+        "would end later than this many hours from now; it stays pending",
+    )  # fmt: skip
     describe = with_store(sub.add_parser("describe", help="the plan: every run, its parameters and status"))
     describe.add_argument("--format", choices=("table", "json"), default="table")
     report = with_store(
@@ -192,6 +197,9 @@ def run_pending(args: argparse.Namespace, retry_failed: bool = False):
         raise InputError("--cpus-per-run, --gpus-per-run: must not be negative")
     if ray and args.device == "cuda" and gpus == 0:
         raise InputError("--device cuda with --executor ray: say what a run takes, e.g. --gpus-per-run 1")
+    hours = getattr(args, "hours", None)
+    if hours is not None and not hours > 0:
+        raise InputError(f"--hours: must be a positive number of hours, got {hours:g}")
     suite = load_suite(args.suite)
     runs = suite.runs
     only = getattr(args, "only", None)
@@ -215,7 +223,7 @@ def run_pending(args: argparse.Namespace, retry_failed: bool = False):
         f"suite {suite.name}: {len(suite.runs)} runs, protocol {suite.protocol}, {where}, store {store.path}",
         file=sys.stderr,
     )
-    return suite, store, execute(runs, store, executor, retry_failed, suite.name)
+    return suite, store, execute(runs, store, executor, retry_failed, suite.name, hours)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -228,6 +236,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"{outcome.ok} trained, {outcome.failed} failed now"
         + (f", {outcome.skipped} left to other processes" if outcome.skipped else "")
         + (f", {outcome.duplicated} also trained elsewhere" if outcome.duplicated else "")
+        + (f", {outcome.deferred} not started (longer than the --hours left)" if outcome.deferred else "")
         + f"; {n_stored}/{len(suite.runs)} runs stored, "
         f"{n_failed} failed{' (--retry-failed trains them again)' if n_failed else ''}",
         file=sys.stderr,

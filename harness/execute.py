@@ -1,7 +1,9 @@
 """Execution of a suite's pending runs on an executor (`harness.executors`), with one progress bar (ETA),
 one line per finished run and, above the bar, the runs' own lines (one per epoch, timed). Each result is
 stored the moment it arrives, so an interrupted suite resumes where it stopped; a run finished meanwhile by
-another process is not trained again."""
+another process is not trained again. With a time budget (a session, a job allocation), a run that its
+cell's finished runs say would not end within it is not started: cut at the end, its hours would be lost
+wherever its checkpoint cannot follow the next session."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from harness import remaining
 from harness.executors import Executor
 from harness.runner import RunResult
 from harness.spec import RunSpec
@@ -27,6 +30,7 @@ class Outcome:
     failed: int = 0
     skipped: int = 0  # claimed or finished by another process
     duplicated: int = 0  # trained here, but another process stored it first (its lease had gone stale)
+    deferred: int = 0  # not started: expected to outlast the time budget
 
 
 def needs_run(status: str | None, retry_failed: bool) -> bool:
@@ -95,11 +99,15 @@ def execute(
     executor: Executor,
     retry_failed: bool = False,
     label: str = "suite",
+    hours: float | None = None,
 ) -> Outcome:
     """Train the pending runs of `runs` on `executor`, at most its capacity at once, each claimed in the
-    store just before it is submitted and stored the moment its result comes back."""
+    store just before it is submitted and stored the moment its result comes back. With `hours`, a run is
+    started only if its cell's finished runs say it ends within that many hours from now (a run of a cell
+    with none finished always starts: nothing prices it)."""
     todo = pending(runs, store, retry_failed)
     outcome = Outcome()
+    deadline = None if hours is None else time.monotonic() + hours * 3600
     # The bar shows only on a terminal; logs get the count and ETA on each run's line instead.
     bar = tqdm(total=len(todo), desc=label, unit="run", dynamic_ncols=True, disable=None, file=sys.stderr)
     started = time.monotonic()
@@ -108,6 +116,22 @@ def execute(
     level = logger.level
     logger.setLevel(logging.INFO)
     logger.addHandler(lines)
+
+    def outlasts_budget(spec: RunSpec) -> bool:
+        if deadline is None:
+            return False
+        expected = remaining.seconds_left(spec, remaining.finished_seconds(runs, store), store.path)
+        left = deadline - time.monotonic()
+        if expected is None or expected <= left:
+            return False
+        outcome.deferred += 1
+        bar.update(1)
+        bar.write(
+            f"{spec.label}: not started, ≈ {expected / 3600:.2f} h to go (its cell's mean) and "
+            f"{max(left, 0) / 3600:.2f} h of the budget left",
+            file=sys.stderr,
+        )
+        return True
 
     def record(result: RunResult | None) -> None:
         bar.update(1)
@@ -123,8 +147,8 @@ def execute(
             checkpoint_path(store.path, result.spec.key).unlink(missing_ok=True)
         outcome.ok += result.status == "ok"
         outcome.failed += result.status != "ok"
-        done = outcome.ok + outcome.failed + outcome.skipped + outcome.duplicated
-        eta = (time.monotonic() - started) / done * (len(todo) - done)
+        done = outcome.ok + outcome.failed + outcome.skipped + outcome.duplicated + outcome.deferred
+        eta = (time.monotonic() - started) / (done - outcome.deferred) * (len(todo) - done)
         line = f"[{done}/{len(todo)} ETA {timedelta(seconds=round(eta))}] {describe_result(result)}"
         bar.write(line, file=sys.stderr)
 
@@ -133,6 +157,8 @@ def execute(
         while queue or in_flight:
             while queue and in_flight < executor.capacity:
                 spec = queue.pop()
+                if outlasts_budget(spec):
+                    continue
                 if not store.claim(spec.key, retry_failed):  # stored or being trained by another process
                     record(None)
                     continue

@@ -33,27 +33,49 @@ class Cell:
     hours_left: float | None
 
 
+def cell_of(spec: RunSpec) -> tuple:
+    return spec.name, spec.dataset, spec.seq_len, spec.pred_len
+
+
+def finished_seconds(runs: list[RunSpec], store: RunStore | None) -> dict[tuple, list[float]]:
+    """Training seconds of each cell's finished runs."""
+    rows = store.rows(spec.key for spec in runs) if store else []
+    seconds = {row["key"]: row["train_seconds"] for row in rows if row["status"] == "ok"}
+    out: dict[tuple, list[float]] = {}
+    for spec in runs:
+        if spec.key in seconds:
+            out.setdefault(cell_of(spec), []).append(seconds[spec.key])
+    return out
+
+
+def seconds_left(spec: RunSpec, finished: dict[tuple, list[float]], store_path: Path) -> float | None:
+    """What `spec` should still take: its cell's mean finished training time less what its checkpoint has
+    done; None when no run of its cell has finished."""
+    done = finished.get(cell_of(spec))
+    if not done:
+        return None
+    spent = checkpoint.progress(checkpoint_path(store_path, spec.key))
+    return max(statistics.mean(done) - (spent[1] if spent else 0.0), 0.0)
+
+
 def cells_left(
     runs: list[RunSpec], statuses: dict[str, str], store: RunStore | None, store_path: Path
 ) -> list[Cell]:
     """Every cell with a run neither finished nor failed, in suite order, priced where it can be.
     `statuses` maps each run's key to its `describe` status ("ok", "pending", "running (…)", …)."""
-    finished = store.rows(spec.key for spec in runs) if store else []
-    seconds = {row["key"]: row["train_seconds"] for row in finished if row["status"] == "ok"}
+    finished = finished_seconds(runs, store)
     cells: dict[tuple, list[RunSpec]] = {}
     for spec in runs:
-        cells.setdefault((spec.name, spec.dataset, spec.seq_len, spec.pred_len), []).append(spec)
+        cells.setdefault(cell_of(spec), []).append(spec)
     out = []
     for (name, dataset, seq_len, pred_len), specs in cells.items():
         left = [s for s in specs if statuses[s.key].split()[0].strip(",") not in ("ok", "failed")]
         if not left:
             continue
-        done = [seconds[s.key] for s in specs if s.key in seconds]
         per_run = hours_left = None
+        done = finished.get((name, dataset, seq_len, pred_len))
         if done:
-            per_run = statistics.mean(done)
-            spent = [checkpoint.progress(checkpoint_path(store_path, s.key)) for s in left]
-            hours_left = sum(max(per_run - (p[1] if p else 0.0), 0.0) for p in spent) / 3600
-            per_run /= 3600
+            per_run = statistics.mean(done) / 3600
+            hours_left = sum(seconds_left(s, finished, store_path) for s in left) / 3600
         out.append(Cell(name, dataset, seq_len, pred_len, len(left), per_run, hours_left))
     return out

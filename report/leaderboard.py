@@ -44,13 +44,20 @@ INTERVALS = {"t": "95% Student-t CI half-width", "bootstrap": "95% percentile-bo
 
 def leaderboard(cells: pd.DataFrame, dataset: str, runs: pd.DataFrame, method: str = "t") -> str:
     """Rows = models, best average MSE rank first (unranked last), columns = horizons (MSE and MAE), an
-    average over horizons, and parameters."""
+    average over horizons, and parameters. A campaign in progress has horizons that only some models have
+    finished: the average rank leaves those out, so that a model is not ranked on horizons others lack."""
     cells = cells[cells["dataset"] == dataset]
     protocol = one_protocol(cells)
     horizons = sorted(cells["pred_len"].unique())
     placed = {metric: ranks(cells, runs, metric) for metric in ("mse", "mae")}
     in_suite_order = list(dict.fromkeys(cells["name"]))
-    mean_rank = placed["mse"].groupby("name")["rank"].mean().reindex(in_suite_order)
+    # Ranks at different sets of horizons do not compare: average only over the horizons that no model
+    # still has pending (every model has a finished run there, or all of its runs failed).
+    pending = set(cells.loc[(cells["n"] == 0) & (cells["n_failed"] < cells["seeds"]), "pred_len"])
+    present = cells.groupby("pred_len")["name"].nunique()
+    shared = [h for h in horizons if h not in pending and present[h] == len(in_suite_order)]
+    at_shared = placed["mse"][placed["mse"]["pred_len"].isin(shared)]
+    mean_rank = at_shared.groupby("name")["rank"].mean().reindex(in_suite_order)
     names = list(mean_rank.fillna(math.inf).sort_values(kind="stable").index)
     table = []
     for name in names:
@@ -75,7 +82,7 @@ def leaderboard(cells: pd.DataFrame, dataset: str, runs: pd.DataFrame, method: s
         row.append(f"{int(first['params']):,}" if not math.isnan(first["params"]) else "–")
         table.append(row)
     headers = ["model"] + [f"{h} {m}" for h in horizons for m in ("MSE", "MAE")]
-    headers += ["avg MSE", "avg MAE", "avg rank (MSE)"]
+    headers += ["avg MSE", "avg MAE", f"avg rank (MSE, H = {', '.join(map(str, shared)) or 'none'})"]
     headers.append(f"params (H={horizons[0]})")
     lookbacks = ", ".join(f"{n} L={int(cells[cells['name'] == n]['seq_len'].iloc[0])}" for n in names)
     return (
@@ -83,8 +90,8 @@ def leaderboard(cells: pd.DataFrame, dataset: str, runs: pd.DataFrame, method: s
         f"Test MSE / MAE on the normalised scale, mean ± {INTERVALS[method]} over seeds; **best**, "
         "<u>second</u>; ≈ tied with the best (Welch's test of the difference: p ≥ 0.05, as in the table "
         "below); (n=k/m) where fewer seeds finished than planned; ⚠ k absurd: k runs whose validation MSE "
-        "is above that of forecasting zeros (diverged; `forget` them); avg rank over the horizons a model "
-        f"finished. Lookbacks: {lookbacks}.\n\n"
+        "is above that of forecasting zeros (diverged; `forget` them); avg rank over the horizons no model "
+        f"has pending. Lookbacks: {lookbacks}.\n\n"
         + tabulate(table, headers, tablefmt="github", disable_numparse=True)
         + "\n"
     )

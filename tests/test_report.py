@@ -85,14 +85,20 @@ def test_best_is_bold_second_underlined_and_ties_with_the_best_are_marked():
     )
 
 
-def test_rows_go_best_average_rank_first_and_models_with_no_finished_run_last():
-    table = runs(run("Failed", 1, 0, "failed"), run("Worse", 1, 0.5), run("Worse", 1, 0.6, pred_len=192),
+def test_rows_go_best_average_rank_first_over_the_horizons_no_model_has_pending():
+    table = runs(run("Failed", 1, 0, "failed"), run("Failed", 1, 0, "failed", pred_len=192),
+                 run("Worse", 1, 0.5), run("Worse", 1, 0.3, pred_len=192),
+                 run("Late", 1, 0.45), run("Late", 1, 0, "pending", pred_len=192),
                  run("Better", 1, 0.4), run("Better", 1, 0.5, pred_len=192))  # fmt: skip
-    lines = [
-        line for line in leaderboard(aggregate(table), "ETTh1", table).splitlines() if line.startswith("| ")
+    text = leaderboard(aggregate(table), "ETTh1", table)
+    lines = [line.split("|") for line in text.splitlines() if line.startswith("| ")]
+    assert lines[0][-3].strip() == "avg rank (MSE, H = 96)"  # Late has H = 192 pending: left out
+    assert [(line[1].strip(), line[-3].strip()) for line in lines[1:]] == [
+        ("Better", "1.0"),
+        ("Late", "2.0"),
+        ("Worse", "3.0"),
+        ("Failed", "–"),
     ]
-    assert [line.split("|")[1].strip() for line in lines[1:]] == ["Better", "Worse", "Failed"]
-    assert lines[1].split("|")[-3].strip() == "1.0" and lines[3].split("|")[-3].strip() == "–"
 
 
 def test_a_table_never_mixes_protocols():

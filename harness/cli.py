@@ -84,8 +84,9 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--hours", type=float,
-        help="time budget (a session, a job allocation): start no run that its cell's finished runs say "
-        "would end later than this many hours from now; it stays pending",
+        help="time budget (a session, a job allocation): start no run that its cell's finished runs (or the "
+        "same entry's at its nearest shorter horizon) say would end later than this many hours from now; "
+        "it stays pending",
     )  # fmt: skip
     describe = with_store(sub.add_parser("describe", help="the plan: every run, its parameters and status"))
     describe.add_argument("--format", choices=("table", "json"), default="table")

@@ -120,14 +120,15 @@ def execute(
     def outlasts_budget(spec: RunSpec) -> bool:
         if deadline is None:
             return False
-        expected = remaining.seconds_left(spec, remaining.finished_seconds(runs, store), store.path)
+        finished = remaining.finished_seconds(runs, store)
+        expected, priced_by = remaining.seconds_left_or_guess(spec, finished, store.path)
         left = deadline - time.monotonic()
         if expected is None or expected <= left:
             return False
         outcome.deferred += 1
         bar.update(1)
         bar.write(
-            f"{spec.label}: not started, ≈ {expected / 3600:.2f} h to go (its cell's mean) and "
+            f"{spec.label}: not started, ≈ {expected / 3600:.2f} h to go ({priced_by}) and "
             f"{max(left, 0) / 3600:.2f} h of the budget left",
             file=sys.stderr,
         )

@@ -58,6 +58,22 @@ def seconds_left(spec: RunSpec, finished: dict[tuple, list[float]], store_path: 
     return max(statistics.mean(done) - (spent[1] if spent else 0.0), 0.0)
 
 
+def seconds_left_or_guess(
+    spec: RunSpec, finished: dict[tuple, list[float]], store_path: Path
+) -> tuple[float | None, str]:
+    """`seconds_left`, or where no run of its cell has finished, a guess: the mean finished time of the same
+    entry at its nearest shorter horizon (more steps to forecast rarely train faster, but the number of
+    epochs varies), with what it was priced by."""
+    left = seconds_left(spec, finished, store_path)
+    if left is not None:
+        return left, "its cell's mean"
+    shorter = [c for c in finished if c[:2] == (spec.name, spec.dataset) and c[3] < spec.pred_len]
+    if not shorter:
+        return None, "no finished run to price it"
+    nearest = max(shorter, key=lambda c: c[3])
+    return statistics.mean(finished[nearest]), f"guessed from H = {nearest[3]}"
+
+
 def cells_left(
     runs: list[RunSpec], statuses: dict[str, str], store: RunStore | None, store_path: Path
 ) -> list[Cell]:

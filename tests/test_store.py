@@ -431,18 +431,25 @@ def test_pending_runs_go_started_first_then_horizon_by_horizon_and_seed_by_seed(
 
 
 def test_a_time_budget_starts_no_run_its_cell_says_would_outlast_it(tmp_path, cli):
-    suite_path = write_suite(tmp_path / "s.yaml", tiny_suite_dict(horizons=[24, 48], seeds=[1, 2, 3]))
+    suite_path = write_suite(tmp_path / "s.yaml", tiny_suite_dict(horizons=[24, 48, 96], seeds=[1, 2, 3]))
     suite, store = load_suite(suite_path), RunStore(tmp_path / "runs.sqlite")
-    first = next(s for s in suite.runs if (s.pred_len, s.seed) == (24, 1))
+    first = next(s for s in suite.runs if (s.pred_len, s.seed) == (48, 1))
     store.put(RunResult(first, "ok", test_mse=0.4, test_mae=0.4, train_seconds=3600.0))  # an hour a run
-    outcome = execute(suite.runs, store, executors.local(CPU, 1), hours=0.5)  # H = 48: unpriced, trains
-    assert (outcome.ok, outcome.deferred) == (3, 2)
+    outcome = execute(suite.runs, store, executors.local(CPU, 1), hours=0.5)
+    assert (outcome.ok, outcome.deferred) == (3, 5)  # H = 24: nothing prices it; H = 96: guessed from 48
     statuses = store.statuses()
-    assert {(s.pred_len, s.seed) for s in suite.runs if s.key not in statuses} == {(24, 2), (24, 3)}
+    assert {(s.pred_len, s.seed) for s in suite.runs if s.key not in statuses} == {
+        (48, 2),
+        (48, 3),
+        (96, 1),
+        (96, 2),
+        (96, 3),
+    }
     code, _, err = cli("run", str(suite_path), "--store", str(store.path), "--hours", "0.5")
-    assert code == 0 and "not started, ≈ 1.00 h to go (its cell's mean)" in err
-    assert "2 not started (longer than the --hours left)" in err
+    assert code == 0 and "5 not started (longer than the --hours left)" in err
+    assert "H=48 seed=2: not started, ≈ 1.00 h to go (its cell's mean) and 0.50 h of the budget left" in err
+    assert "H=96 seed=1: not started, ≈ 1.00 h to go (guessed from H = 48)" in err
     code, _, err = cli("run", str(suite_path), "--store", str(store.path), "--hours", "1.1")
-    assert code == 0 and len(store.statuses()) == 6
+    assert code == 0 and len(store.statuses()) == 9
     code, _, err = cli("run", str(suite_path), "--store", str(store.path), "--hours", "0")
     assert code == 2 and err.strip() == "error: --hours: must be a positive number of hours, got 0"

@@ -103,8 +103,8 @@ def execute(
 ) -> Outcome:
     """Train the pending runs of `runs` on `executor`, at most its capacity at once, each claimed in the
     store just before it is submitted and stored the moment its result comes back. With `hours`, a run is
-    started only if its cell's finished runs say it ends within that many hours from now (a run of a cell
-    with none finished always starts: nothing prices it)."""
+    started only if its cell's finished runs (or, where none has finished, the same entry's at its nearest
+    shorter horizon) say it ends within that many hours from now; a run nothing prices always starts."""
     todo = pending(runs, store, retry_failed)
     outcome = Outcome()
     deadline = None if hours is None else time.monotonic() + hours * 3600
@@ -117,21 +117,25 @@ def execute(
     logger.setLevel(logging.INFO)
     logger.addHandler(lines)
 
+    priced: dict[str, dict] = {}  # the finished runs' training times, while no new run is stored
+
     def outlasts_budget(spec: RunSpec) -> bool:
         if deadline is None:
             return False
-        finished = remaining.finished_seconds(runs, store)
-        expected, priced_by = remaining.seconds_left_or_guess(spec, finished, store.path)
+        if "finished" not in priced:  # read once, and again after each run this process stores
+            priced["finished"] = remaining.finished_seconds(runs, store)
+        expected, priced_by = remaining.seconds_left_or_guess(spec, priced["finished"], store.path)
         left = deadline - time.monotonic()
         if expected is None or expected <= left:
             return False
         outcome.deferred += 1
         bar.update(1)
-        bar.write(
-            f"{spec.label}: not started, ≈ {expected / 3600:.2f} h to go ({priced_by}) and "
-            f"{max(left, 0) / 3600:.2f} h of the budget left",
-            file=sys.stderr,
-        )
+        if left > 0:  # once the budget is spent, the closing count says how many were not started
+            bar.write(
+                f"{spec.label}: not started, ≈ {expected / 3600:.2f} h to go ({priced_by}) and "
+                f"{left / 3600:.2f} h of the budget left",
+                file=sys.stderr,
+            )
         return True
 
     def record(result: RunResult | None) -> None:
@@ -146,6 +150,7 @@ def execute(
         store.release(result.spec.key)
         if result.status == "ok":  # nothing left to resume; a failed run keeps it for --retry-failed
             checkpoint_path(store.path, result.spec.key).unlink(missing_ok=True)
+        priced.clear()
         outcome.ok += result.status == "ok"
         outcome.failed += result.status != "ok"
         done = outcome.ok + outcome.failed + outcome.skipped + outcome.duplicated + outcome.deferred

@@ -365,6 +365,14 @@ def suite_estimate(suite: Suite, speeds: dict[tuple, Speed], peak: float, jobs: 
     return "\n".join(out)
 
 
+def publish(text: str, out: Path) -> None:
+    """Print a benchmark's Markdown and write it to `out`."""
+    print(text)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(f"written to {out}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", default=presets(), help="presets (default: all)")
@@ -407,12 +415,7 @@ def main() -> None:
     ]
     if args.suite:
         lines += ["", suite_estimate(suite, speeds, peak, args.jobs)]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    print(f"written to {out}")
+    publish("\n".join(lines) + "\n", Path(args.out))
 
 
 if __name__ == "__main__":

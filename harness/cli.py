@@ -16,11 +16,12 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import torch
 import yaml
 from tabulate import tabulate
 
 from harness import checkpoint, executors, registry, remaining, scaffold
-from harness.cpu import default_jobs
+from harness.cpu import RUN_THREADS, default_jobs
 from harness.datasets import BUNDLED, data_dir, load_table, resolve
 from harness.errors import InputError
 from harness.evaluate import absurd
@@ -71,7 +72,12 @@ def parser() -> argparse.ArgumentParser:
             help="where runs train: worker processes on this machine, or tasks on a Ray cluster",
         )  # fmt: skip
         cmd.add_argument("--address", help="Ray cluster to join (default: start Ray on this machine)")
-        cmd.add_argument("--cpus-per-run", type=float, help="Ray: CPUs a run asks for (default 1)")
+        cmd.add_argument(
+            "--threads", type=int, default=RUN_THREADS,
+            help="torch threads a run trains on, on CPU (default 1: a run's bits never depend on --jobs; "
+            "more make one run end sooner, change its last bits, and each run records its count)",
+        )  # fmt: skip
+        cmd.add_argument("--cpus-per-run", type=float, help="Ray: CPUs a run asks for (default: --threads)")
         cmd.add_argument("--gpus-per-run", type=float, help="Ray: GPUs a run asks for, e.g. 0.25 (default 0)")
         return cmd
 
@@ -182,10 +188,26 @@ def open_store(suite: Suite, path: str | None, create: bool = True) -> RunStore 
     return store
 
 
+def threads_per_run(device: torch.device, jobs: int, threads: int) -> str:
+    """How the start line names a thread count other than one, and a warning when the runs would ask for
+    more threads than the machine has cores (threads waiting on each other are many times slower)."""
+    if device.type != "cpu" or threads == RUN_THREADS:
+        return ""
+    cores = os.cpu_count() or 1
+    if jobs * threads > cores:
+        print(
+            f"warning: --jobs {jobs} × --threads {threads} asks for more threads than the {cores} cores here",
+            file=sys.stderr,
+        )
+    return f", {threads} threads a run"
+
+
 def run_pending(args: argparse.Namespace, retry_failed: bool = False):
     """Load the suite and train what its store lacks (shared by `run` and `check`)."""
     if args.jobs is not None and args.jobs < 1:
         raise InputError(f"--jobs: must be at least 1, got {args.jobs}")
+    if args.threads < 1:
+        raise InputError(f"--threads: must be at least 1, got {args.threads}")
     ray = args.executor == "ray"
     for flag, value, unset in (
         ("--address", args.address, None), ("--cpus-per-run", args.cpus_per_run, None),
@@ -193,9 +215,11 @@ def run_pending(args: argparse.Namespace, retry_failed: bool = False):
     ):  # fmt: skip
         if value != unset and not ray:
             raise InputError(f"{flag}: only with --executor ray")
-    cpus, gpus = args.cpus_per_run or 1.0, args.gpus_per_run or 0.0
+    cpus, gpus = args.cpus_per_run or float(args.threads), args.gpus_per_run or 0.0
     if cpus < 0 or gpus < 0:
         raise InputError("--cpus-per-run, --gpus-per-run: must not be negative")
+    if ray and gpus == 0 and cpus < args.threads:
+        raise InputError(f"--threads {args.threads}: a run's task must ask as many CPUs (--cpus-per-run)")
     if ray and args.device == "cuda" and gpus == 0:
         raise InputError("--device cuda with --executor ray: say what a run takes, e.g. --gpus-per-run 1")
     hours = getattr(args, "hours", None)
@@ -212,14 +236,14 @@ def run_pending(args: argparse.Namespace, retry_failed: bool = False):
         runs = [spec for spec in suite.runs if spec.name in only]
     store = open_store(suite, args.store)
     if ray:
-        executor = executors.RayCluster(args.address, cpus, gpus, args.jobs)
+        executor = executors.RayCluster(args.address, cpus, gpus, args.jobs, args.threads)
         where = f"Ray {'cluster ' + args.address if args.address else 'on this machine'}"
         where += f", {executor.device} ({executor.capacity} at once, {cpus:g} CPU {gpus:g} GPU a run)"
     else:
         device = resolve_device(args.device)
         jobs = min(args.jobs or default_jobs(device), max(1, len(pending(runs, store, retry_failed))))
-        executor = executors.local(device, jobs)
-        where = f"device {device} ({jobs} at once)"
+        executor = executors.local(device, jobs, args.threads)
+        where = f"device {device} ({jobs} at once{threads_per_run(device, jobs, args.threads)})"
     print(
         f"suite {suite.name}: {len(suite.runs)} runs, protocol {suite.protocol}, {where}, store {store.path}",
         file=sys.stderr,

@@ -1,11 +1,16 @@
-"""How a process trains on CPU: one torch thread per run, and a malloc that keeps the memory it frees.
+"""How a process trains on CPU: one torch thread per run unless told more, and a malloc that keeps the memory
+it frees.
 
 Measured on 2-core machines (`benchmarks/speed.py`, shared/specs/cpu-speed.md): two runs at once with one
 thread each train ~1.8× more per hour than one run with two threads, whose threads wait on each other at
-every parallel region; and the thread count changes the last bits of a result, so fixing it at one makes a
-run's metrics the same whatever `--jobs` is. glibc's malloc returns every block over 32 MB to the kernel on
-free (mmap), so each training step page-faults its large activations afresh (millions of faults per epoch,
-up to 40% of a TSMixer step); keeping freed memory in the heap trains the same bits faster. Subnormal
+every parallel region; and the thread count changes the last bits of a result, so fixing it (at one unless
+`run --threads` says more) makes a run's metrics the same whatever `--jobs` is. More threads are for a run
+that must end sooner than one thread allows (Crossformer at H = 720 trains 1.5× faster on two, measured by
+`benchmarks/threads.py`, and then fits a session); each run records the threads it trained on.
+
+glibc's malloc returns every block over 32 MB to the kernel on free (mmap), so each training step
+page-faults its large activations afresh (millions of faults per epoch, up to 40% of a TSMixer step);
+keeping freed memory in the heap trains the same bits faster. Subnormal
 floats are flushed to zero: backpropagation through DynoNet's 512-step GRU produces vanishing gradients
 whose subnormal values make every matmul of its backward ~20× slower (a step 1.8× slower in all); results of
 normal magnitude are unchanged (tests/test_cpu.py; the real recipe's weights after 3 steps are bit-identical).
@@ -50,9 +55,9 @@ def default_jobs(device: torch.device) -> int:
     return (os.cpu_count() or 1) if device.type == "cpu" else 1
 
 
-def prepare_process(device: torch.device) -> None:
-    """Settings of a process about to train on `device` (idempotent)."""
+def prepare_process(device: torch.device, threads: int = RUN_THREADS) -> None:
+    """Settings of a process about to train on `device` with `threads` torch threads (idempotent)."""
     if device.type == "cpu":
-        torch.set_num_threads(RUN_THREADS)
+        torch.set_num_threads(threads)
         torch.set_flush_denormal(True)
         keep_freed_memory()

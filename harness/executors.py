@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from harness.cpu import prepare_process
+from harness.cpu import RUN_THREADS, prepare_process
 from harness.errors import InputError
 from harness.runner import RunResult, now, run_one
 from harness.spec import RunSpec
@@ -48,15 +48,15 @@ class Executor:
 class InProcess(Executor):
     """One run after another in this process (`--jobs 1`)."""
 
-    def __init__(self, device: torch.device):
-        self.device, self.queue = device, []
+    def __init__(self, device: torch.device, threads: int = RUN_THREADS):
+        self.device, self.threads, self.queue = device, threads, []
 
     def submit(self, spec: RunSpec, checkpoint: Path | None) -> None:
         self.queue.append((spec, checkpoint))
 
     def finished(self) -> list[RunResult]:
         spec, checkpoint = self.queue.pop(0)
-        return [run_one(spec, self.device, checkpoint)]
+        return [run_one(spec, self.device, checkpoint, self.threads)]
 
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -96,9 +96,9 @@ class Relay(logging.Handler):
         logging.getLogger(record.name).handle(record)
 
 
-def _init_worker(device: torch.device, parent_pid: int, logs: multiprocessing.Queue) -> None:
+def _init_worker(device: torch.device, threads: int, parent_pid: int, logs: multiprocessing.Queue) -> None:
     die_with_parent(parent_pid)
-    prepare_process(device)
+    prepare_process(device, threads)
     send_logs_to(QueueHandler(logs))
 
 
@@ -117,8 +117,8 @@ class LocalPool(Executor):
     cannot be told), the pool is started afresh and the suite goes on. The workers' log lines come back
     through a queue and are logged here, where `harness.execute` shows them."""
 
-    def __init__(self, device: torch.device, jobs: int):
-        self.device, self.capacity = device, jobs
+    def __init__(self, device: torch.device, jobs: int, threads: int = RUN_THREADS):
+        self.device, self.capacity, self.threads = device, jobs, threads
         self.context = multiprocessing.get_context("spawn")
         self.logs = self.context.Queue()
         self.listener = QueueListener(self.logs, Relay())
@@ -127,11 +127,11 @@ class LocalPool(Executor):
         self.futures: dict[Future, RunSpec] = {}
 
     def _start(self) -> ProcessPoolExecutor:
-        args = (self.device, os.getpid(), self.logs)
+        args = (self.device, self.threads, os.getpid(), self.logs)
         return ProcessPoolExecutor(self.capacity, self.context, _init_worker, args)
 
     def submit(self, spec: RunSpec, checkpoint: Path | None) -> None:
-        self.futures[self.pool.submit(run_one, spec, self.device, checkpoint)] = spec
+        self.futures[self.pool.submit(run_one, spec, self.device, checkpoint, self.threads)] = spec
 
     def finished(self) -> list[RunResult]:
         done, _ = wait(self.futures, return_when=FIRST_COMPLETED)
@@ -161,25 +161,33 @@ class LocalPool(Executor):
         self.listener.stop()
 
 
-def _train_on_ray(spec: RunSpec, device: str, checkpoint: str | None) -> RunResult:
+def _train_on_ray(spec: RunSpec, device: str, checkpoint: str | None, threads: int) -> RunResult:
     """A Ray task: one run. The checkpoint is kept only where this node sees the store's folder (the
     driver's machine, or a shared filesystem); elsewhere the run simply does not resume mid-way."""
     send_logs_to(logging.StreamHandler())  # Ray shows a task's stderr on the driver
     path = Path(checkpoint) if checkpoint else None
     if path is not None and not path.parent.parent.is_dir():
         path = None
-    return run_one(spec, torch.device(device), path)
+    return run_one(spec, torch.device(device), path, threads)
 
 
 class RayCluster(Executor):
     """Each run a Ray task asking `cpus_per_run` CPUs and `gpus_per_run` GPUs (fractional GPUs share one).
 
     Connects to the cluster at `address`, to a Ray instance this process already started, or else starts a
-    local one. Tasks are never retried by Ray: a task whose process dies (segfault, OOM kill) comes back as
-    a failed result naming the reason, and the suite goes on.
+    local one. On CPU a run trains on `threads` torch threads. Tasks are never retried by Ray: a task whose
+    process dies (segfault, OOM kill) comes back as a failed result naming the reason, and the suite goes
+    on.
     """
 
-    def __init__(self, address: str | None, cpus_per_run: float, gpus_per_run: float, jobs: int | None):
+    def __init__(
+        self,
+        address: str | None,
+        cpus_per_run: float,
+        gpus_per_run: float,
+        jobs: int | None,
+        threads: int = RUN_THREADS,
+    ):
         try:
             import ray
         except ImportError:
@@ -198,7 +206,7 @@ class RayCluster(Executor):
                 raise InputError(f"--address {address}: cannot reach a Ray cluster ({e})") from None
             for sig, handler in handlers.items():  # Ray's own dump-and-exit would replace a clean Ctrl-C
                 signal.signal(sig, handler)
-        self.device = "cuda" if gpus_per_run > 0 else "cpu"
+        self.device, self.threads = ("cuda" if gpus_per_run > 0 else "cpu"), threads
         self.task = ray.remote(_train_on_ray).options(
             num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0, name="dynobench-run"
         )
@@ -212,7 +220,7 @@ class RayCluster(Executor):
         self.in_flight: dict = {}  # object ref → spec
 
     def submit(self, spec: RunSpec, checkpoint: Path | None) -> None:
-        ref = self.task.remote(spec, self.device, str(checkpoint) if checkpoint else None)
+        ref = self.task.remote(spec, self.device, str(checkpoint) if checkpoint else None, self.threads)
         self.in_flight[ref] = spec
 
     def finished(self) -> list[RunResult]:
@@ -238,6 +246,7 @@ class RayCluster(Executor):
             self.ray.shutdown()
 
 
-def local(device: torch.device, jobs: int) -> Executor:
-    """This machine: in this process for one run at a time, else `jobs` worker processes."""
-    return InProcess(device) if jobs <= 1 else LocalPool(device, jobs)
+def local(device: torch.device, jobs: int, threads: int = RUN_THREADS) -> Executor:
+    """This machine: in this process for one run at a time, else `jobs` worker processes; on CPU each run
+    trains on `threads` torch threads."""
+    return InProcess(device, threads) if jobs <= 1 else LocalPool(device, jobs, threads)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from harness import __version__, introspect, profile, registry
-from harness.cpu import prepare_process
+from harness.cpu import RUN_THREADS, prepare_process
 from harness.datasets import DatasetRef, load_table
 from harness.errors import InputError
 from harness.evaluate import evaluate, zero_forecast_mse
@@ -77,12 +77,15 @@ def versions() -> dict[str, str]:
     }
 
 
-def run_one(spec: RunSpec, device: torch.device, checkpoint_path: Path | None = None) -> RunResult:
+def run_one(
+    spec: RunSpec, device: torch.device, checkpoint_path: Path | None = None, threads: int = RUN_THREADS
+) -> RunResult:
     """Train and score one spec; any exception (divergence, out of memory, a bug) becomes a failed result.
-    With `checkpoint_path` the run saves its state there after every epoch and resumes from it."""
+    With `checkpoint_path` the run saves its state there after every epoch and resumes from it. On CPU it
+    trains on `threads` torch threads (harness/cpu.py), which its details record."""
     result = RunResult(spec, "failed", device=str(device), started_at=now())
     try:
-        _train_and_score(spec, device, result, checkpoint_path)
+        _train_and_score(spec, device, result, checkpoint_path, threads)
         result.status = "ok"
     except Exception as e:  # recorded, so the suite goes on
         result.error = f"{type(e).__name__}: {e}"
@@ -94,9 +97,9 @@ def run_one(spec: RunSpec, device: torch.device, checkpoint_path: Path | None = 
 
 
 def _train_and_score(
-    spec: RunSpec, device: torch.device, result: RunResult, checkpoint_path: Path | None
+    spec: RunSpec, device: torch.device, result: RunResult, checkpoint_path: Path | None, threads: int
 ) -> None:
-    prepare_process(device)  # one thread on CPU: the same spec gives the same bits in any process
+    prepare_process(device, threads)  # a fixed thread count: the same spec gives the same bits in any process
     info = registry.get(spec.model)
     table = load_table(DatasetRef(spec.dataset, spec.dataset_path, spec.dataset_sha256, spec.split))
     splits = prepare(table, spec.split, spec.seq_len, spec.pred_len, device, info.time_features)
@@ -131,4 +134,5 @@ def _train_and_score(
         test_window_mae=[float(f"{v:.6g}") for v in test.window_mae],
         curve=fitted.curve,
         versions=versions(),
+        threads=torch.get_num_threads(),
     )

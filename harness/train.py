@@ -141,7 +141,7 @@ class FitResult:
     epochs_run: int
     val_mse: float  # exact validation MSE of the restored best weights
     train_seconds: float
-    curve: list[dict] = field(default_factory=list)  # per epoch: epoch, lr, train_loss, val_mse
+    curve: list[dict] = field(default_factory=list)  # per epoch: epoch, lr, train_loss, val_mse, threads
 
 
 def fit(
@@ -184,7 +184,10 @@ def fit(
         val_mse = evaluate(model, splits.val, cfg.eval_batch_size).mse
         if not math.isfinite(val_mse):
             raise NonFiniteLoss(f"validation MSE became {val_mse} in epoch {epoch}")
-        curve.append({"epoch": epoch, "lr": lr, "train_loss": train_loss, "val_mse": val_mse})
+        curve.append({
+            "epoch": epoch, "lr": lr, "train_loss": train_loss, "val_mse": val_mse,
+            "threads": torch.get_num_threads(),  # a run resumed on another thread count shows where
+        })  # fmt: skip
         if val_mse < best_mse:
             best_mse, best_epoch, stale = val_mse, epoch, 0
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}

@@ -27,6 +27,8 @@ def runs_table(suite: Suite, store: RunStore | None) -> tuple[pd.DataFrame, dict
     details = {key: row["details"] for key, row in stored.items()}
     table = pd.DataFrame.from_records(records, columns=list(COLUMNS))
     table["latency_iqr_ms"] = [details.get(key, {}).get("latency_iqr_ms") for key in table["key"]]
+    # torch threads a run trained on (runs stored before `--threads` existed trained on one)
+    table["threads"] = [details.get(key, {}).get("threads", 1) for key in table["key"]]
     table["absurd"] = [
         r.status == "ok" and absurd(r.val_mse, details.get(r.key, {})) for r in table.itertuples()
     ]

@@ -1,8 +1,10 @@
-"""CPU execution: one thread per run whatever the process, so `--jobs` never changes a run's bits."""
+"""CPU execution: a fixed thread count per run (one unless `--threads` says more) whatever the process, so
+`--jobs` never changes a run's bits."""
 
 import os
 import re
 
+import pytest
 import torch
 
 from harness import cpu, executors
@@ -21,6 +23,27 @@ def test_a_run_on_cpu_trains_on_one_thread(tmp_path):
     torch.set_num_threads(2)
     assert run_one(spec, CPU).status == "ok"
     assert torch.get_num_threads() == cpu.RUN_THREADS == 1
+
+
+def test_more_threads_train_a_run_to_within_rounding_and_each_run_records_its_count(tmp_path):
+    spec = load_suite(write_suite(tmp_path / "s.yaml", tiny_suite_dict())).runs[0]
+    one, two = run_one(spec, CPU), run_one(spec, CPU, threads=2)
+    assert torch.get_num_threads() == 2
+    assert (one.details["threads"], two.details["threads"]) == (1, 2)
+    assert [epoch["threads"] for epoch in two.details["curve"]] == [2]  # a resumed run shows each epoch's
+    assert (two.test_mse, two.val_mse) == pytest.approx((one.test_mse, one.val_mse), rel=1e-5)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_run_threads_reach_every_run_whether_in_process_or_in_workers(tmp_path, cli, jobs):
+    suite = write_suite(tmp_path / "s.yaml", tiny_suite_dict(seeds=[1, 2]))
+    store = tmp_path / "runs.sqlite"
+    code, _, err = cli("run", suite, "--store", store, "--jobs", str(jobs), "--threads", "2")
+    assert code == 0 and f"({jobs} at once, 2 threads a run)" in err
+    assert ("asks for more threads than" in err) == (jobs * 2 > (os.cpu_count() or 1))
+    assert [row["details"]["threads"] for row in RunStore(store).rows()] == [2, 2]
+    code, _, err = cli("run", suite, "--store", store, "--threads", "0")
+    assert code == 2 and err.strip() == "error: --threads: must be at least 1, got 0"
 
 
 def test_worker_processes_give_the_bits_of_a_sequential_run_and_its_epoch_lines(tmp_path, capsys):

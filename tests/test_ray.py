@@ -54,6 +54,9 @@ def test_ray_tasks_give_the_metrics_of_the_local_executor(cluster, tmp_path):
     assert ray_rows.keys() == local_rows.keys() and len(ray_rows) == 2
     for key, (status, test_mse, val_mse, *_) in ray_rows.items():
         assert (status, test_mse, val_mse) == local_rows[key][:3]  # bit-identical on CPU
+    two = RunStore(tmp_path / "threads.sqlite")  # `--threads` reaches the task, and each run records it
+    assert execute(suite.runs[:1], two, executors.RayCluster(None, 2, 0, None, threads=2)).ok == 1
+    assert [row["details"]["threads"] for row in two.rows()] == [2]
 
 
 def kill_first_running_task(stop: threading.Event, killed: list[int]) -> None:

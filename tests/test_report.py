@@ -9,8 +9,10 @@ import pytest
 from scipy import stats
 
 from harness.store import RunStore
+from harness.suite import load_suite
 from report.analysis import aggregate, bootstrap, first_batches_mean, pairwise_comparison, ranks
 from report.audit import dynonet_audit
+from report.build import headline
 from report.check import reference_from, regressions
 from report.leaderboard import comparisons, leaderboard, reproduction
 from report.runs import with_loader_scores
@@ -354,3 +356,12 @@ def test_report_puts_the_leaderboard_in_a_readme_block(tmp_path, cli):
     readme.write_text("no block here\n")
     code, _, err = cli("report", suite, "--store", store, "--out", tmp_path / "r", "--readme", readme)
     assert code == 2 and "has no '<!-- begin tiny -->'" in err
+
+
+def test_the_headline_counts_a_run_on_two_threads_as_two_cores_of_training_time(tmp_path):
+    suite = load_suite(write_suite(tmp_path / "s.yaml", tiny_suite_dict()))
+    runs = pd.DataFrame({
+        "status": ["ok", "ok", "pending"], "train_seconds": [3600.0, 1800.0, None], "threads": [1, 2, 1],
+    })  # fmt: skip
+    text = headline(suite, runs, "| board |", "abc1234")
+    assert "from 2 of 3 planned runs (2.0 CPU-hours of training)" in text

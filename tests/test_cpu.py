@@ -27,8 +27,9 @@ def test_a_run_on_cpu_trains_on_one_thread(tmp_path):
 
 def test_more_threads_train_a_run_to_within_rounding_and_each_run_records_its_count(tmp_path):
     spec = load_suite(write_suite(tmp_path / "s.yaml", tiny_suite_dict())).runs[0]
-    one, two = run_one(spec, CPU), run_one(spec, CPU, threads=2)
+    one, two, again = run_one(spec, CPU), run_one(spec, CPU, threads=2), run_one(spec, CPU, threads=2)
     assert torch.get_num_threads() == 2
+    assert (again.test_mse, again.val_mse) == (two.test_mse, two.val_mse)  # the same count, the same bits
     assert (one.details["threads"], two.details["threads"]) == (1, 2)
     assert [epoch["threads"] for epoch in two.details["curve"]] == [2]  # a resumed run shows each epoch's
     assert (two.test_mse, two.val_mse) == pytest.approx((one.test_mse, one.val_mse), rel=1e-5)

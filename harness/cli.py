@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-import torch
 import yaml
 from tabulate import tabulate
 
@@ -188,20 +187,6 @@ def open_store(suite: Suite, path: str | None, create: bool = True) -> RunStore 
     return store
 
 
-def threads_per_run(device: torch.device, jobs: int, threads: int) -> str:
-    """How the start line names a thread count other than one, and a warning when the runs would ask for
-    more threads than the machine has cores (threads waiting on each other are many times slower)."""
-    if device.type != "cpu" or threads == RUN_THREADS:
-        return ""
-    cores = os.cpu_count() or 1
-    if jobs * threads > cores:
-        print(
-            f"warning: --jobs {jobs} × --threads {threads} asks for more threads than the {cores} cores here",
-            file=sys.stderr,
-        )
-    return f", {threads} threads a run"
-
-
 def run_pending(args: argparse.Namespace, retry_failed: bool = False):
     """Load the suite and train what its store lacks (shared by `run` and `check`)."""
     if args.jobs is not None and args.jobs < 1:
@@ -219,7 +204,7 @@ def run_pending(args: argparse.Namespace, retry_failed: bool = False):
     if cpus < 0 or gpus < 0:
         raise InputError("--cpus-per-run, --gpus-per-run: must not be negative")
     if ray and gpus == 0 and cpus < args.threads:
-        raise InputError(f"--threads {args.threads}: a run's task must ask as many CPUs (--cpus-per-run)")
+        raise InputError(f"--threads {args.threads}: needs --cpus-per-run of at least {args.threads}")
     if ray and args.device == "cuda" and gpus == 0:
         raise InputError("--device cuda with --executor ray: say what a run takes, e.g. --gpus-per-run 1")
     hours = getattr(args, "hours", None)
@@ -243,7 +228,12 @@ def run_pending(args: argparse.Namespace, retry_failed: bool = False):
         device = resolve_device(args.device)
         jobs = min(args.jobs or default_jobs(device), max(1, len(pending(runs, store, retry_failed))))
         executor = executors.local(device, jobs, args.threads)
-        where = f"device {device} ({jobs} at once{threads_per_run(device, jobs, args.threads)})"
+        where = f"device {device} ({jobs} at once)"
+        if device.type == "cpu" and args.threads != RUN_THREADS:
+            where = f"device {device} ({jobs} at once, {args.threads} threads a run)"
+            if jobs * args.threads > (os.cpu_count() or 1):  # threads that wait for a core stall each other
+                print(f"warning: --jobs {jobs} × --threads {args.threads} is more threads than the "
+                      f"{os.cpu_count()} cores here", file=sys.stderr)  # fmt: skip
     print(
         f"suite {suite.name}: {len(suite.runs)} runs, protocol {suite.protocol}, {where}, store {store.path}",
         file=sys.stderr,

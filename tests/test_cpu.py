@@ -41,7 +41,7 @@ def test_run_threads_reach_every_run_whether_in_process_or_in_workers(tmp_path, 
     store = tmp_path / "runs.sqlite"
     code, _, err = cli("run", suite, "--store", store, "--jobs", str(jobs), "--threads", "2")
     assert code == 0 and f"({jobs} at once, 2 threads a run)" in err
-    assert ("asks for more threads than" in err) == (jobs * 2 > (os.cpu_count() or 1))
+    assert ("is more threads than the" in err) == (jobs * 2 > (os.cpu_count() or 1))
     assert [row["details"]["threads"] for row in RunStore(store).rows()] == [2, 2]
     code, _, err = cli("run", suite, "--store", store, "--threads", "0")
     assert code == 2 and err.strip() == "error: --threads: must be at least 1, got 0"

@@ -175,6 +175,8 @@ def test_unreadable_suite_and_invalid_yaml(tmp_path, cli):
 def test_bad_arguments_exit_2(tiny_suite, cli):
     code, _, err = cli("run", tiny_suite(), "--jobs", "0")
     assert code == 2 and "--jobs" in err
+    code, _, err = cli("run", tiny_suite(), "--executor", "ray", "--threads", "2", "--cpus-per-run", "1")
+    assert code == 2 and err.strip() == "error: --threads 2: needs --cpus-per-run of at least 2"
 
 
 def test_a_real_process_prints_one_line_and_no_traceback(tmp_path):

@@ -5,8 +5,8 @@ Measured on 2-core machines (`benchmarks/speed.py`, shared/specs/cpu-speed.md): 
 thread each train ~1.8× more per hour than one run with two threads, whose threads wait on each other at
 every parallel region; and the thread count changes the last bits of a result, so fixing it (at one unless
 `run --threads` says more) makes a run's metrics the same whatever `--jobs` is. More threads are for a run
-that must end sooner than one thread allows (Crossformer at H = 720 trains 1.5× faster on two, measured by
-`benchmarks/threads.py`, and then fits a session); each run records the threads it trained on.
+that must end sooner than one thread allows (Crossformer at H = 720 trains 1.8× faster on two on an idle
+machine, `benchmarks/threads.py`, and then fits a session); each run records the threads it trained on.
 
 glibc's malloc returns every block over 32 MB to the kernel on free (mmap), so each training step
 page-faults its large activations afresh (millions of faults per epoch, up to 40% of a TSMixer step);

@@ -33,6 +33,7 @@ from harness.cpu import prepare_process
 from harness.datasets import load_table, resolve
 from harness.evaluate import evaluate
 from harness.protocol import Splits, prepare
+from harness.remaining import nearest_shorter
 from harness.suite import load_suite
 from harness.train import strategy_for
 
@@ -49,11 +50,11 @@ def one_round(recipe: Recipe, splits: Splits, n_batches: int, n_channels: int) -
 
 def epochs_to_price(name: str, seq_len: int, horizon: int, protocol: str, stored: dict, maximum: int):
     """(epochs, where that number comes from) for a whole run of the cell."""
-    if (name, seq_len, horizon, protocol) in stored:
-        return statistics.mean(stored[name, seq_len, horizon, protocol]), "its stored runs"
-    shorter = [c for c in stored if c[0] == name and c[3] == protocol and c[2] < horizon]
-    if shorter:
-        nearest = max(shorter, key=lambda c: c[2])
+    cell = (name, seq_len, horizon, protocol)
+    if cell in stored:
+        return statistics.mean(stored[cell]), "its stored runs"
+    nearest = nearest_shorter(cell, stored, horizon_at=2)
+    if nearest is not None:
         return statistics.mean(stored[nearest]), f"stored runs at H = {nearest[2]}"
     return maximum, "the recipe's maximum"
 

@@ -12,6 +12,7 @@ charged that mean less what its checkpoint has done. Cells with no finished run 
 from __future__ import annotations
 
 import statistics
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,11 +68,22 @@ def seconds_left_or_guess(
     left = seconds_left(spec, finished, store_path)
     if left is not None:
         return left, "its cell's mean"
-    shorter = [c for c in finished if c[:2] == (spec.name, spec.dataset) and c[3] < spec.pred_len]
-    if not shorter:
+    nearest = nearest_shorter(cell_of(spec), finished, horizon_at=3)
+    if nearest is None:
         return None, "no finished run to price it"
-    nearest = max(shorter, key=lambda c: c[3])
     return statistics.mean(finished[nearest]), f"guessed from H = {nearest[3]}"
+
+
+def nearest_shorter(cell: tuple, known: Iterable[tuple], horizon_at: int) -> tuple | None:
+    """Of the `known` cells, the one equal to `cell` but for a shorter horizon (at index `horizon_at`), the
+    nearest such: what prices a cell none of whose runs has finished, since more steps to forecast rarely
+    train faster (though the number of epochs varies)."""
+
+    def but_horizon(c: tuple) -> tuple:
+        return c[:horizon_at] + c[horizon_at + 1 :]
+
+    shorter = [c for c in known if c[horizon_at] < cell[horizon_at] and but_horizon(c) == but_horizon(cell)]
+    return max(shorter, key=lambda c: c[horizon_at], default=None)
 
 
 def cells_left(

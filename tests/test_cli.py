@@ -158,3 +158,13 @@ def test_a_run_in_progress_is_charged_its_cell_mean_less_what_its_checkpoint_did
     statuses = {spec.key: "ok" for spec in suite.runs[:2]} | {suite.runs[2].key: "resumable"}
     (cell,) = remaining.cells_left(suite.runs, statuses, store, store_path)
     assert (cell.runs_left, cell.hours_per_run, cell.hours_left) == (1, 200 / 3600, 50 / 3600)
+
+
+def test_a_cell_with_no_finished_run_is_priced_by_the_same_entry_at_its_nearest_shorter_horizon():
+    known = [("DLinear", "ETTh1", 96, 96), ("DLinear", "ETTh1", 96, 192), ("DLinear", "ETTh1", 96, 720),
+             ("PatchTST", "ETTh1", 96, 336), ("DLinear", "ETTh2", 96, 336)]  # fmt: skip
+    assert remaining.nearest_shorter(("DLinear", "ETTh1", 96, 336), known, horizon_at=3) == known[1]
+    assert remaining.nearest_shorter(("DLinear", "ETTh1", 96, 96), known, horizon_at=3) is None
+    assert remaining.nearest_shorter(("DLinear", 96, "ETTh1"), [("DLinear", 24, "ETTh1")], horizon_at=1) == (
+        "DLinear", 24, "ETTh1",
+    )  # fmt: skip

@@ -25,8 +25,9 @@ def fmt(mean: float, ci: float) -> str:
     return f"{mean:.3f}" if math.isnan(ci) else f"{mean:.3f} ± {ci:.3f}"
 
 
-def cell_text(row: pd.Series, metric: str) -> str:
-    """Mean ± CI; bold if best, underlined if second, ≈ if not significantly worse than the best."""
+def cell_text(row: pd.Series, metric: str, marked: bool = True) -> str:
+    """Mean ± CI; where `marked`: bold if best, underlined if second, ≈ if not significantly worse than the
+    best (unmarked where another model's runs are still pending, since the best may not have run yet)."""
     if row["n"] == 0:
         return f"failed ({row['n_failed']}/{row['seeds']})" if row["n_failed"] else "pending"
     text = fmt(row[f"{metric}_mean"], row[f"{metric}_ci"])
@@ -34,9 +35,16 @@ def cell_text(row: pd.Series, metric: str) -> str:
         text += f" (n={row['n']}/{row['seeds']})"
     if row.get("n_absurd", 0):
         text += f" ⚠ {row['n_absurd']} absurd"
+    if not marked:
+        return text
     if row["rank"] > 1 and row["tied_with_best"]:
         text += " ≈"
     return {1: f"**{text}**", 2: f"<u>{text}</u>"}.get(int(row["rank"]), text)
+
+
+def pending_horizons(cells: pd.DataFrame) -> set:
+    """Horizons at which some model has no finished run yet and not all of its runs failed."""
+    return set(cells.loc[(cells["n"] == 0) & (cells["n_failed"] < cells["seeds"]), "pred_len"])
 
 
 INTERVALS = {"t": "95% Student-t CI half-width", "bootstrap": "95% percentile-bootstrap CI half-width"}
@@ -53,7 +61,7 @@ def leaderboard(cells: pd.DataFrame, dataset: str, runs: pd.DataFrame, method: s
     in_suite_order = list(dict.fromkeys(cells["name"]))
     # Ranks at different sets of horizons do not compare: average only over the horizons that no model
     # still has pending (every model has a finished run there, or all of its runs failed).
-    pending = set(cells.loc[(cells["n"] == 0) & (cells["n_failed"] < cells["seeds"]), "pred_len"])
+    pending = pending_horizons(cells)
     present = cells.groupby("pred_len")["name"].nunique()
     shared = [h for h in horizons if h not in pending and present[h] == len(in_suite_order)]
     at_shared = placed["mse"][placed["mse"]["pred_len"].isin(shared)]
@@ -71,7 +79,7 @@ def leaderboard(cells: pd.DataFrame, dataset: str, runs: pd.DataFrame, method: s
                     row.append("–")
                     continue
                 r = match.iloc[0]
-                row.append(cell_text(r, metric))
+                row.append(cell_text(r, metric, marked=horizon in shared))
         mine = cells[cells["name"] == name]
         complete = len(mine) == len(horizons) and (mine["n"] > 0).all()
         row += (
@@ -90,8 +98,8 @@ def leaderboard(cells: pd.DataFrame, dataset: str, runs: pd.DataFrame, method: s
         f"Test MSE / MAE on the normalised scale, mean ± {INTERVALS[method]} over seeds; **best**, "
         "<u>second</u>; ≈ tied with the best (Welch's test of the difference: p ≥ 0.05, as in the table "
         "below); (n=k/m) where fewer seeds finished than planned; ⚠ k absurd: k runs whose validation MSE "
-        "is above that of forecasting zeros (diverged; `forget` them); avg rank over the horizons no model "
-        f"has pending. Lookbacks: {lookbacks}.\n\n"
+        "is above that of forecasting zeros (diverged; `forget` them); a horizon where some model is still "
+        f"pending has no marks and is left out of the avg rank. Lookbacks: {lookbacks}.\n\n"
         + tabulate(table, headers, tablefmt="github", disable_numparse=True)
         + "\n"
     )
@@ -211,12 +219,15 @@ def reproduction(
 
 def comparisons(runs: pd.DataFrame, cells: pd.DataFrame, dataset: str) -> str:
     """Each model against the best of its horizon, closest first: difference of mean MSE with its 95% CI and
-    Welch's p."""
-    cells = cells[(cells["dataset"] == dataset) & (cells["n"] > 0)]
+    Welch's p. Where some model is still pending, the best is only the best so far, and says so."""
+    cells = cells[cells["dataset"] == dataset]
+    so_far = pending_horizons(cells)
+    cells = cells[cells["n"] > 0]
     protocol = one_protocol(cells)
     table = []
     for horizon, group in cells.groupby("pred_len", sort=True):
         best = group.loc[group["mse_mean"].idxmin(), "name"]
+        best_text = f"{best} (so far)" if horizon in so_far else best
         for name in group.sort_values("mse_mean", kind="stable")["name"]:
             if name == best:
                 continue
@@ -228,7 +239,7 @@ def comparisons(runs: pd.DataFrame, cells: pd.DataFrame, dataset: str) -> str:
             ci = "–" if math.isnan(r["ci"]) else f"± {r['ci']:.4f}"
             p = "–" if math.isnan(r["p"]) else f"{r['p']:.3g}"
             verdict = "–" if math.isnan(r["p"]) else ("yes" if r["p"] < 0.05 else "no")
-            table.append([horizon, name, best, f"{r['diff']:+.4f}", ci, p, verdict])
+            table.append([horizon, name, best_text, f"{r['diff']:+.4f}", ci, p, verdict])
     headers = ["H", "model", "best", "Δ MSE (model − best)", "95% CI", "p (Welch)", "significant at 5%"]
     return (
         f"### {dataset}: each model against the best, protocol `{protocol}`\n\n"

@@ -103,6 +103,23 @@ def test_rows_go_best_average_rank_first_over_the_horizons_no_model_has_pending(
     ]
 
 
+def test_a_horizon_where_a_model_is_pending_marks_no_best_and_its_comparisons_say_so_far():
+    table = runs(*(run("A", i, v, pred_len=h) for i, v in enumerate([0.40, 0.41]) for h in (96, 192)),
+                 *(run("B", i, v, pred_len=h) for i, v in enumerate([0.30, 0.31]) for h in (96, 192)),
+                 run("Late", 1, 0.5), run("Late", 1, 0, "pending", pred_len=192))  # fmt: skip
+    cells = aggregate(table)
+    text = leaderboard(cells, "ETTh1", table)
+    lines = [line.split("|") for line in text.splitlines() if line.startswith("| ")]
+    cell = {(line[1].strip(), column): line[column].strip() for line in lines[1:] for column in (2, 4)}
+    assert cell["B", 2].startswith("**0.305") and cell["A", 2].startswith("<u>0.405")  # H = 96: marked
+    assert cell["B", 4].startswith("0.305 ± ") and cell["A", 4].startswith("0.405 ± ")  # 192: Late pending
+    assert "pending has no marks" in text
+    lines = [line.split("|") for line in comparisons(table, cells, "ETTh1").splitlines() if line[:2] == "| "]
+    assert {(line[1].strip(), line[3].strip()) for line in lines[1:]} == {
+        ("96", "B"), ("192", "B (so far)"),
+    }  # fmt: skip
+
+
 def test_a_table_never_mixes_protocols():
     table = runs(run("A", 1, 0.4), run("A", 1, 0.4, protocol="lookback-512"))
     with pytest.raises(ValueError, match="never mixes protocols"):

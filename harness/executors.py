@@ -237,8 +237,11 @@ class RayCluster(Executor):
         return results
 
     def cancel(self) -> None:
-        for ref in self.in_flight:
-            self.ray.cancel(ref, force=True)
+        # A driver that called ray.init ends its job in close(), and Ray kills the job's task processes; a
+        # force-cancel there races with a task finishing and can abort the driver (ray-project/ray#54798).
+        if not self.started_here:
+            for ref in self.in_flight:
+                self.ray.cancel(ref, force=True)
         self.in_flight.clear()
 
     def close(self) -> None:

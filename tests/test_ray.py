@@ -59,19 +59,27 @@ def test_ray_tasks_give_the_metrics_of_the_local_executor(cluster, tmp_path):
     assert [row["details"]["threads"] for row in two.rows()] == [2]
 
 
+def running_tasks() -> list[int]:
+    """The processes running our task now (Ray names a worker process after the task it runs)."""
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            title = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if title.startswith(b"ray::dynobench-run"):
+            pids.append(int(pid))
+    return pids
+
+
 def kill_first_running_task(stop: threading.Event, killed: list[int]) -> None:
-    """SIGKILL the first process Ray names after our task (Ray sets its title while it runs a task)."""
+    """SIGKILL the first process seen running our task."""
     while not stop.is_set():
-        for pid in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                title = Path(f"/proc/{pid}/cmdline").read_bytes()
-            except OSError:
-                continue
-            if title.startswith(b"ray::dynobench-run"):
-                time.sleep(0.5)  # well into training
-                os.kill(int(pid), signal.SIGKILL)
-                killed.append(int(pid))
-                return
+        for pid in running_tasks()[:1]:
+            time.sleep(0.5)  # well into training
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+            return
         time.sleep(0.02)
 
 
@@ -144,3 +152,21 @@ def test_sigterm_stops_a_driver_that_started_ray_as_ctrl_c_does(cluster, tmp_pat
     resumed = launch(suite, store, cluster)
     _, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0 and len(rows(store)) == 3, err
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_sigterm_to_a_driver_on_a_cluster_stops_its_running_tasks(cluster, tmp_path):
+    long = tiny_suite_dict(seeds=[1, 2], train={"epochs": 50, "patience": 50, "batch_size": 256})
+    suite = write_suite(tmp_path / "s.yaml", long)
+    driver = launch(suite, tmp_path / "runs.sqlite", cluster)
+    deadline = time.monotonic() + 180
+    while not running_tasks() and time.monotonic() < deadline and driver.poll() is None:
+        time.sleep(0.05)
+    assert running_tasks(), "no task was seen running"
+    driver.send_signal(signal.SIGTERM)
+    _, err = driver.communicate(timeout=120)
+    assert driver.returncode == 130 and "interrupted: finished runs are stored" in err, err
+    deadline = time.monotonic() + 60
+    while running_tasks() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not running_tasks(), "the cluster still trains the runs of a driver that was stopped"

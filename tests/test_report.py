@@ -281,6 +281,7 @@ def test_dynonet_audit_judges_each_claim_from_the_runs():
     assert "| does not hold " in leak  # published beats clean by ~0.009 on every seed
     assert "| holds " in lines["MSE 0.386 / MAE 0.415"]  # 0.386 lies in one run's spread of ours
     assert "lookbacks differ" not in text and "DynoNet vs TSMixer, both at L = 96" in text
+    assert "own official recipe at L = 96" in lines["rank 2 of the six models"]  # not "and lookback"
     assert "provisional" not in text  # every planned seed finished
 
     unfinished = runs(*rows[:-1], run("DynoNet-clean", 3, 0.0, status="failed", model="dynonet"))

@@ -47,6 +47,14 @@ def pending_horizons(cells: pd.DataFrame) -> set:
     return set(cells.loc[(cells["n"] == 0) & (cells["n_failed"] < cells["seeds"]), "pred_len"])
 
 
+def lookback_text(mine: pd.DataFrame) -> str:
+    """One model's lookback, and each horizon whose recipe reads another (DynoNet's H = 720 reads 720)."""
+    by_horizon = mine.sort_values("pred_len").set_index("pred_len")["seq_len"].astype(int)
+    first = by_horizon.iloc[0]
+    others = [f"L={seq_len} at H = {h}" for h, seq_len in by_horizon.items() if seq_len != first]
+    return f"L={first}" + (f" ({', '.join(others)})" if others else "")
+
+
 INTERVALS = {"t": "95% Student-t CI half-width", "bootstrap": "95% percentile-bootstrap CI half-width"}
 
 
@@ -92,7 +100,7 @@ def leaderboard(cells: pd.DataFrame, dataset: str, runs: pd.DataFrame, method: s
     headers = ["model"] + [f"{h} {m}" for h in horizons for m in ("MSE", "MAE")]
     headers += ["avg MSE", "avg MAE", f"avg rank (MSE, H = {', '.join(map(str, shared)) or 'none'})"]
     headers.append(f"params (H={horizons[0]})")
-    lookbacks = ", ".join(f"{n} L={int(cells[cells['name'] == n]['seq_len'].iloc[0])}" for n in names)
+    lookbacks = ", ".join(f"{n} {lookback_text(cells[cells['name'] == n])}" for n in names)
     return (
         f"### {dataset}, protocol `{protocol}`\n\n"
         f"Test MSE / MAE on the normalised scale, mean ± {INTERVALS[method]} over seeds; **best**, "

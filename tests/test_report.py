@@ -103,6 +103,15 @@ def test_rows_go_best_average_rank_first_over_the_horizons_no_model_has_pending(
     ]
 
 
+def test_the_lookbacks_line_names_each_horizon_whose_recipe_reads_another_lookback():
+    table = runs(
+        run("Fixed", 1, 0.4, seq_len=336), run("Fixed", 1, 0.5, pred_len=720, seq_len=336),
+        run("Grows", 1, 0.4, seq_len=512), run("Grows", 1, 0.5, pred_len=720, seq_len=720),
+    )  # fmt: skip
+    text = leaderboard(aggregate(table), "ETTh1", table)
+    assert "Lookbacks: Fixed L=336, Grows L=512 (L=720 at H = 720)." in text
+
+
 def test_a_horizon_where_a_model_is_pending_marks_no_best_and_its_comparisons_say_so_far():
     table = runs(*(run("A", i, v, pred_len=h) for i, v in enumerate([0.40, 0.41]) for h in (96, 192)),
                  *(run("B", i, v, pred_len=h) for i, v in enumerate([0.30, 0.31]) for h in (96, 192)),

@@ -26,10 +26,9 @@ from collections.abc import Iterator
 import torch
 import torch.nn.functional as F
 
-from harness.optim import Adam
 from harness.protocol import Splits
 from harness.spec import TrainConfig
-from harness.train import Strategy, register_strategy
+from harness.train import Strategy, adam, register_strategy
 from harness.windows import WindowSet
 
 CLEAN_HOLDOUT = 0.1  # share of the training windows the `clean` controller learns on
@@ -50,9 +49,10 @@ class BiLevel(Strategy):
 
     def __init__(self, model, cfg: TrainConfig, splits: Splits, generator: torch.Generator):
         super().__init__(model, cfg, splits, generator)
-        self.worker_opt = Adam(model.worker_parameters(), cfg.lr, cfg.weight_decay, decoupled=True)
-        self.controller_opt = Adam(
+        self.worker_opt = adam(model.worker_parameters(), cfg, cfg.lr, cfg.weight_decay, decoupled=True)
+        self.controller_opt = adam(
             model.controller_parameters(),
+            cfg,
             cfg.options["controller_lr"],
             cfg.options["controller_weight_decay"],
             decoupled=True,

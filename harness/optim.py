@@ -19,7 +19,9 @@ class Adam:
     """Adam (`decoupled=False`, L2 weight decay added to the gradient) or AdamW (`decoupled=True`).
 
     `lr` and `beta1` may be changed between steps (the lr rules and OneCycle do). A parameter whose gradient
-    is None is skipped, its step count included, as torch.optim does.
+    is None is skipped, its step count included, as torch.optim does. `keras_eps` adds `eps` to √v before
+    its bias correction, as Keras' Adam does (θ -= lr·√(1−β2ᵗ)/(1−β1ᵗ) · m / (√v + ε)): torch's update with
+    ε / √(1−β2ᵗ) in place of ε.
     """
 
     def __init__(
@@ -30,13 +32,14 @@ class Adam:
         decoupled: bool = False,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
+        keras_eps: bool = False,
     ):
         self.params = list(params)
         if not self.params:
             raise ValueError("optimizer got an empty parameter list")
         self.lr, self.weight_decay, self.decoupled = lr, weight_decay, decoupled
         self.beta1, self.beta2 = betas
-        self.eps = eps
+        self.eps, self.keras_eps = eps, keras_eps
         self.state: dict[torch.nn.Parameter, tuple[list[int], torch.Tensor, torch.Tensor]] = {}
         self.steps_taken = 0
 
@@ -79,7 +82,9 @@ class Adam:
             exp_avg.lerp_(grad, 1 - beta1)
             exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
             step_size = lr / (1 - beta1**step)
-            denom = (exp_avg_sq.sqrt() / (1 - beta2**step) ** 0.5).add_(self.eps)
+            bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+            eps = self.eps / bias_correction2_sqrt if self.keras_eps else self.eps
+            denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
             param.addcdiv_(exp_avg, denom, value=-step_size)
 
 

@@ -11,6 +11,9 @@ LR_RULES = ("type1", "type3", "patchtst", "constant", "cosine", "TST", "halve")
 LOSSES = ("mse", "mae")
 OPTIMIZERS = ("adam", "adamw")
 LABEL_FIELDS = ("name", "dataset_path")  # RunSpec fields that label a run but are not its identity
+# TrainConfig fields added after runs were stored: at their default they stay out of the key, so every run
+# that does not set them keeps the key it had.
+LATER_TRAIN_FIELDS = {"beta1": 0.9, "eps": 1e-8, "keras_eps": False}
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,9 @@ class TrainConfig:
     pct_start: float = 0.3  # lradj "TST": OneCycle warm-up fraction
     optimizer: str = "adam"
     weight_decay: float = 0.0
+    beta1: float = 0.9  # Adam's first-moment decay (torch's default)
+    eps: float = 1e-8  # Adam's epsilon (torch's default)
+    keras_eps: bool = False  # add eps to sqrt(v) before its bias correction, as Keras' Adam does
     loss: str = "mse"
     grad_clip: float = 0.0  # max gradient norm; 0 = no clipping
     bf16: bool = False  # bf16 autocast for the training forward pass
@@ -43,6 +49,10 @@ class TrainConfig:
             out.append(("patience", f"must be 0 or more, got {self.patience}"))
         if not self.lr > 0:
             out.append(("lr", f"must be positive, got {self.lr}"))
+        if not 0 <= self.beta1 < 1:
+            out.append(("beta1", f"must lie in [0, 1), got {self.beta1}"))
+        if not self.eps > 0:
+            out.append(("eps", f"must be positive, got {self.eps}"))
         if not 0 < self.pct_start < 1:
             out.append(("pct_start", f"must lie in (0, 1), got {self.pct_start}"))
         for key, allowed in (("lradj", LR_RULES), ("loss", LOSSES), ("optimizer", OPTIMIZERS)):
@@ -80,6 +90,9 @@ class RunSpec:
             data.pop(label)
         if not self.model_revision:  # revision 0 leaves the key as it was before revisions existed
             data.pop("model_revision")
+        for name, default in LATER_TRAIN_FIELDS.items():
+            if data["train"][name] == default:
+                data["train"].pop(name)
         return data
 
     @property

@@ -84,15 +84,18 @@ def strategy_for(model_key: str) -> type[Strategy]:
     return _STRATEGIES.get(model_key, DefaultStrategy)
 
 
+def adam(params, cfg: TrainConfig, lr: float, weight_decay: float, decoupled: bool) -> Adam:
+    """Adam(W) with the config's β1, ε and ε placement (every strategy's optimizers take them from here)."""
+    return Adam(params, lr, weight_decay, decoupled, (cfg.beta1, 0.999), cfg.eps, cfg.keras_eps)
+
+
 class DefaultStrategy(Strategy):
     """Adam(W) on the MSE (or MAE) loss, shuffled batches, an lr rule per epoch or OneCycle per batch,
     optional gradient clipping and bf16 autocast."""
 
     def __init__(self, model: nn.Module, cfg: TrainConfig, splits: Splits, generator: torch.Generator):
         super().__init__(model, cfg, splits, generator)
-        self.optimizer = Adam(
-            model.parameters(), cfg.lr, cfg.weight_decay, decoupled=cfg.optimizer == "adamw"
-        )
+        self.optimizer = adam(model.parameters(), cfg, cfg.lr, cfg.weight_decay, cfg.optimizer == "adamw")
         self.loss_fn = F.l1_loss if cfg.loss == "mae" else F.mse_loss
         self.one_cycle = None
         if cfg.lradj == "TST":

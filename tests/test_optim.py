@@ -76,3 +76,38 @@ def test_one_cycle_matches_torch_lr_beta1_and_parameters():
 def test_empty_parameter_list_is_refused():
     with pytest.raises(ValueError, match="empty"):
         Adam([], 1e-3)
+
+
+def keras_adam(params, grads_per_step, lr, eps, beta1=0.9, beta2=0.999):
+    """Keras' Adam as its update is written: θ -= lr·√(1−β2ᵗ)/(1−β1ᵗ) · m / (√v + ε), in float64."""
+    params = [p.double().clone() for p in params]
+    m = [torch.zeros_like(p) for p in params]
+    v = [torch.zeros_like(p) for p in params]
+    for t, grads in enumerate(grads_per_step, start=1):
+        alpha = lr * (1 - beta2**t) ** 0.5 / (1 - beta1**t)
+        for p, g, m_i, v_i in zip(params, grads, m, v, strict=True):
+            g = g.double()
+            m_i.add_((g - m_i) * (1 - beta1))
+            v_i.add_((g * g - v_i) * (1 - beta2))
+            p.sub_(alpha * m_i / (v_i.sqrt() + eps))
+    return params
+
+
+@pytest.mark.parametrize("keras_eps", [True, False])
+def test_keras_eps_steps_as_keras_adam_does(keras_eps):
+    # Gradients of ~1e-6 make ε matter: at step 1 Keras' ε acts as 1e-4 / √(1 − 0.999) ≈ 3.2e-3 here.
+    # Parameters start at zero so that float32 holds each update to its own relative precision.
+    torch.manual_seed(4)
+    start = [torch.zeros(5, 3), torch.zeros(3)]
+    grads = [[torch.randn_like(p) * 1e-6 for p in start] for _ in range(6)]
+    params = [nn.Parameter(p.clone()) for p in start]
+    ours = Adam(params, 1e-2, eps=1e-4, keras_eps=keras_eps)
+    for step_grads in grads:
+        for p, g in zip(params, step_grads, strict=True):
+            p.grad = g.clone()
+        ours.step()
+    expected = keras_adam(start, grads, 1e-2, 1e-4)
+    matches = all(
+        torch.allclose(p.double(), e, rtol=1e-5, atol=0) for p, e in zip(params, expected, strict=True)
+    )
+    assert matches == keras_eps  # equal to float rounding with Keras' ε, visibly not with torch's

@@ -14,7 +14,8 @@ from harness.protocol import prepare
 from harness.registry import build, register_model
 from harness.schedule import epoch_lr
 from harness.spec import TrainConfig
-from harness.train import NonFiniteLoss, Strategy, fit, register_strategy
+from harness.suite import preset_settings
+from harness.train import DefaultStrategy, NonFiniteLoss, Strategy, adam, fit, register_strategy
 
 
 @pytest.fixture(scope="module")
@@ -144,3 +145,26 @@ def test_non_finite_loss_stops_training(splits):
     model = build("test-diverging", 48, 24, 7)
     with pytest.raises(NonFiniteLoss, match="epoch 1"):
         fit(model, "test-diverging", TrainConfig(epochs=3, batch_size=512), splits, torch.Generator())
+
+
+def test_patchtst_recipe_steps_adam_as_their_one_cycle_constructor_leaves_it(splits):
+    # exp_main.py: Adam(lr), then OneCycleLR(max_lr=lr) built and, under lradj type3, never stepped
+    _, _, _, cfg = preset_settings("patchtst-etth1", 96)
+    params = [nn.Parameter(torch.zeros(1))]
+    theirs = torch.optim.Adam(params, lr=cfg.lr)
+    torch.optim.lr_scheduler.OneCycleLR(theirs, max_lr=cfg.lr, epochs=cfg.epochs, steps_per_epoch=10)
+    strategy = DefaultStrategy(build("dlinear", 48, 24, 7), cfg, splits, torch.Generator().manual_seed(0))
+    strategy.train_epoch(1)
+    assert strategy.optimizer.steps_taken > 0
+    assert (
+        (strategy.optimizer.beta1, strategy.optimizer.beta2)
+        == theirs.param_groups[0]["betas"]
+        == (0.95, 0.999)
+    )
+    assert strategy.optimizer.lr == pytest.approx(theirs.param_groups[0]["lr"])
+
+
+def test_tsmixer_recipe_steps_adam_with_keras_epsilon():
+    _, _, _, cfg = preset_settings("tsmixer-etth1", 96)
+    optimizer = adam([nn.Parameter(torch.zeros(1))], cfg, cfg.lr, cfg.weight_decay, decoupled=False)
+    assert (optimizer.eps, optimizer.keras_eps, optimizer.beta1) == (1e-7, True, 0.9)

@@ -21,6 +21,9 @@ from report.leaderboard import comparisons, efficiency, leaderboard, reproductio
 from report.runs import runs_table, with_loader_scores
 
 PUBLISHED = Path(__file__).with_name("published.csv")
+PROTOCOL_NOTES = Path(__file__).with_name(
+    "protocol_notes.csv"
+)  # how each published number's protocol differs
 PARETO_AXES = {"params": "trainable parameters", "train_seconds": "train seconds", "latency_ms": "latency ms"}
 FORECAST_TAIL = 96  # lookback steps drawn before the forecast
 AUDIT_HORIZON = 96  # DynoNet's README makes its claims about ETTh1 at H = 96
@@ -45,7 +48,13 @@ def write_report(suite: Suite, store: RunStore, out_dir: Path, method: str = "t"
         "leaderboard.md": f"# {suite.name}: leaderboard\n\n{board}",
         "efficiency.md": f"# {suite.name}: efficiency\n\n{efficiency(cells)}",
         "reproduction.md": f"# {suite.name}: published numbers\n\n"
-        + reproduction(cells, published, with_loader_scores(runs, details, published), variants),
+        + reproduction(
+            cells,
+            published,
+            with_loader_scores(runs, details, published),
+            variants,
+            pd.read_csv(PROTOCOL_NOTES),
+        ),
     }
     audited = [spec for spec in suite.runs if spec.dataset == "ETTh1" and spec.pred_len == AUDIT_HORIZON]
     if any(spec.model == "dynonet" for spec in audited):

@@ -174,16 +174,29 @@ def loader_text(r: pd.Series, cell_runs: pd.DataFrame) -> tuple[str, str]:
     return text, inside(r["mse"], mean, t_prediction_half_width(values))
 
 
+def notes_for(notes: pd.DataFrame, model: str, dataset: str, horizon: int) -> pd.DataFrame:
+    """The protocol notes of one published row: the model's, for its dataset (or any) and horizon (or any)."""
+    if notes is None or notes.empty:
+        return pd.DataFrame(columns=["topic", "note", "source"])
+    return notes[(notes["model"] == model) & (notes["dataset"].isna() | (notes["dataset"] == dataset))
+                 & (notes["pred_len"].isna() | (notes["pred_len"] == horizon))]  # fmt: skip
+
+
 def reproduction(
-    cells: pd.DataFrame, published: pd.DataFrame, runs: pd.DataFrame, variants: dict[str, str] | None = None
+    cells: pd.DataFrame,
+    published: pd.DataFrame,
+    runs: pd.DataFrame,
+    variants: dict[str, str] | None = None,
+    notes: pd.DataFrame | None = None,
 ) -> str:
     """Published value (with its source and lookback) against ours: our mean with its 95% CI, and whether
     the published value, one run or a few, lies inside our mean's CI and inside the 95% prediction interval
     of one run of ours; of numbers published at several lookbacks, the one at ours if there is one. Where
-    the authors' protocol differs in a way that moves the number, the row says so, and where their test
-    loader drops its last partial batch, ours is also scored on the windows it keeps (`runs` holds that per
-    run: `test_mse_loader`). `variants` maps an entry name to its model variant, for published rows that
-    name one. Published numbers stay reference data."""
+    the authors' protocol differs (`notes`: model, dataset, pred_len, topic, note, source; blank dataset or
+    horizon = all), the row names each difference and the table lists them, numbered, with their sources;
+    where their test loader drops its last partial batch, ours is also scored on the windows it keeps
+    (`runs` holds that per run: `test_mse_loader`). `variants` maps an entry name to its model variant,
+    for published rows that name one. Published numbers and notes stay reference data."""
     protocol = one_protocol(cells)
     merged = cells.merge(published, on=["model", "dataset", "pred_len"], suffixes=("", "_published"))
     if "variant" in merged:  # a published number of one variant (DynoNet's `published`) is not another's
@@ -194,7 +207,7 @@ def reproduction(
     merged = merged[
         at_ours | ~at_ours.groupby([merged["name"], merged["dataset"], merged["pred_len"]]).transform("any")
     ]
-    table = []
+    table, numbered = [], {}  # numbered: (name, topic, note, source) → footnote number
     for _, r in merged.iterrows():
         cell_runs = runs[(runs["name"] == r["name"]) & (runs["dataset"] == r["dataset"])
                          & (runs["pred_len"] == r["pred_len"]) & (runs["status"] == "ok")]  # fmt: skip
@@ -208,13 +221,20 @@ def reproduction(
             loader, loader_inside = loader_text(r, cell_runs)
         lookback = f"{int(r['seq_len'])}" + ("" if r["seq_len"] == r["seq_len_published"] else
                                              f" (published {int(r['seq_len_published'])})")  # fmt: skip
-        note = r.get("protocol_note")
+        differs = []
+        for n in notes_for(notes, r["model"], r["dataset"], r["pred_len"]).itertuples():
+            number = numbered.setdefault((r["name"], n.topic, n.note, n.source), len(numbered) + 1)
+            differs.append(f"[{number}] {n.topic}")
         table.append([r["name"], r["dataset"], r["pred_len"], lookback, f"{r['mse']:.3f} / {r['mae']:.3f}",
-                      r["source"], ours, diff, where, "–" if pd.isna(note) else note, loader,
+                      r["source"], ours, diff, where, "; ".join(differs) or "–", loader,
                       loader_inside])  # fmt: skip
     headers = ["model", "dataset", "H", "L", "published MSE / MAE", "source", "ours (mean ± CI)",
                "ours − published", "published MSE in our CI / in one run's PI", "their protocol differs",
                "ours on their loader's test windows (MSE)", "published MSE in that PI"]  # fmt: skip
+    footnotes = "".join(
+        f"{number}. **{name}, {topic}**: {note}. Source: {source}.\n"
+        for (name, topic, note, source), number in numbered.items()
+    )
     return (
         f"### Reproduction, protocol `{protocol}`\n\n"
         "A published number is one training run (or the mean of a few), so besides our mean's 95% CI the\n"
@@ -222,6 +242,7 @@ def reproduction(
         "mean ± t·s·√(1 + 1/n) over our n seeds. MSE / MAE on the normalised scale.\n\n"
         + tabulate(table, headers, tablefmt="github", disable_numparse=True)
         + "\n"
+        + (f"\n#### Where their protocol differs from ours\n\n{footnotes}" if footnotes else "")
     )
 
 

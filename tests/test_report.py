@@ -199,14 +199,38 @@ def test_reproduction_scores_ours_on_the_windows_the_authors_loader_keeps():
     )
     details = {key: {"test_window_mse": window_mse} for key in table["key"]}
     published = pd.DataFrame([{"model": "patchtst", "dataset": "ETTh1", "pred_len": 96, "seq_len": 96,
-                               "mse": 0.3, "mae": 0.4, "source": "paper", "test_drop_last_batch": 128,
-                               "protocol_note": "drops the last partial test batch"}])  # fmt: skip
+                               "mse": 0.3, "mae": 0.4, "source": "paper",
+                               "test_drop_last_batch": 128}])  # fmt: skip
     scored = with_loader_scores(table.assign(n_test_windows=300), details, published)
     assert scored["test_mse_loader"].tolist() == pytest.approx([0.3, 0.3])
     assert scored["n_loader_windows"].tolist() == [256, 256]
     assert first_batches_mean([1.0, 2.0, 3.0], 2) == 1.5 and math.isnan(first_batches_mean([1.0], 2))
     text = reproduction(aggregate(table), published, scored)
-    assert "0.300 ± 0.000 (256 of 300 windows)" in text and "drops the last partial test batch" in text
+    assert "0.300 ± 0.000 (256 of 300 windows)" in text
+
+
+def test_reproduction_names_each_protocol_difference_of_a_row_and_lists_them_with_sources():
+    table = runs(*(run(name, i, 0.4, model=model, pred_len=h) for name, model in (("P", "patchtst"),
+                   ("X", "crossformer")) for h in (96, 336) for i in (1, 2)))  # fmt: skip
+    published = pd.DataFrame([{"model": m, "dataset": "ETTh1", "pred_len": h, "seq_len": 96, "mse": 0.4,
+                               "mae": 0.4, "source": "paper"} for m in ("patchtst", "crossformer")
+                              for h in (96, 336)])  # fmt: skip
+    notes = pd.DataFrame([
+        {"model": "patchtst", "dataset": None, "pred_len": None, "topic": "selection", "note": "batch means",
+         "source": "exp_main.py"},
+        {"model": "crossformer", "dataset": "ETTh1", "pred_len": 96, "topic": "no recipe",
+         "note": "none at 96", "source": "ETTh1.sh"},
+        {"model": "crossformer", "dataset": "ETTm1", "pred_len": None, "topic": "other data", "note": "x",
+         "source": "y"},
+    ])  # fmt: skip
+    text = reproduction(aggregate(table), published, table, notes=notes)
+    rows = {(line.split("|")[1].strip(), line.split("|")[3].strip()): line.split("|")[10].strip()
+            for line in text.splitlines() if line.startswith(("| P ", "| X "))}  # fmt: skip
+    assert rows == {("P", "96"): "[1] selection", ("P", "336"): "[1] selection", ("X", "96"): "[2] no recipe",
+                    ("X", "336"): "–"}  # fmt: skip
+    assert "1. **P, selection**: batch means. Source: exp_main.py." in text
+    assert "2. **X, no recipe**: none at 96. Source: ETTh1.sh." in text and "other data" not in text
+    assert "Where their protocol differs" not in reproduction(aggregate(table), published, table)
 
 
 def test_regression_gate_passes_against_itself_and_fails_when_stricter_or_missing():

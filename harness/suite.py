@@ -2,7 +2,9 @@
 (model, dataset, horizon, seed).
 
 Settings are layered, later over earlier: suite `train` defaults → preset → preset `by_horizon[H]` →
-model entry → entry `by_horizon[H]`. Every error names the file and the key path and says what was expected.
+model entry → entry `by_horizon[H]`; a preset that `extends` another brings that one's two layers first.
+An entry's `preset: dlinear` is each dataset's own recipe, `dlinear-<dataset>`.
+Every error names the file and the key path and says what was expected.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ ENTRY_KEYS = {
     "by_horizon": dict,
 }
 PRESET_KEYS = {
+    "extends": str,  # another preset: this one is it with the settings below layered over it
     "model": str,
     "seq_len": int,
     "params": dict,
@@ -152,20 +155,58 @@ def presets() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
 
 
-def load_preset(name: str, where: str, key_path: str) -> dict:
-    """A preset file checked as a settings layer; its errors name `key_path`, e.g. models[0].preset(x)."""
+def preset_listing() -> str:
+    """The presets by model, for an error message: `dlinear (etth1, etth2), mean (etth1)`."""
+    by_model: dict[str, list[str]] = {}
+    for name in presets():
+        model, _, dataset = name.rpartition("-") if "-" in name else (name, "", "")
+        by_model.setdefault(model, []).append(dataset)
+    return ", ".join(f"{m} ({', '.join(d for d in ds if d)})" if any(ds) else m for m, ds in by_model.items())
+
+
+def preset_file(name: str, dataset: str, where: str) -> str:
+    """The preset an entry names for one dataset: `name` itself, or the model's recipe for that dataset,
+    `name-<dataset>` (so `preset: dlinear` is each dataset's own DLinear recipe)."""
+    for candidate in (name, f"{name}-{dataset.lower()}"):
+        if (PRESET_DIR / f"{candidate}.yaml").is_file():
+            return candidate
+    raise InputError(
+        f"{where}: unknown preset '{name}' (nor '{name}-{dataset.lower()}' for dataset {dataset}); "
+        f"presets by model and dataset: {preset_listing() or 'none'}"
+    )
+
+
+def preset_layers(name: str, key_path: str, chain: tuple[str, ...] = ()) -> list[tuple[dict, str]]:
+    """A preset's settings layers, from the recipe it `extends` (recursively) to its own file, each checked
+    and named by `key_path`, e.g. models[0].preset(dlinear-etth2).extends(dlinear-etth1)."""
     path = PRESET_DIR / f"{name}.yaml"
     if not path.is_file():
-        raise InputError(f"{where}: unknown preset '{name}' (available: {', '.join(presets()) or 'none'})")
-    return check_layer(read_yaml(path, "preset"), PRESET_KEYS, key_path, ("model",))
+        where = key_path.rsplit("(", 1)[0]
+        raise InputError(f"{where}: unknown preset '{name}' (presets: {preset_listing() or 'none'})")
+    if name in chain:
+        raise InputError(f"{key_path}: extends itself ({' → '.join((*chain, name))})")
+    layer = check_layer(read_yaml(path, "preset"), PRESET_KEYS, key_path)
+    if "extends" not in layer:
+        if "model" not in layer:
+            raise InputError(f"{key_path}.model: missing (required unless the preset extends another)")
+        return [(layer, key_path)]
+    base = layer["extends"]
+    layers = preset_layers(base, f"{key_path}.extends({base})", (*chain, name))
+    model = layers[0][0]["model"]
+    if layer.get("model", model) != model:
+        raise InputError(f"{key_path}.model: {layer['model']!r}, but it extends {base}, a {model} recipe")
+    return [*layers, (layer, key_path)]
 
 
 def preset_settings(name: str, horizon: int) -> tuple[str, int, dict, TrainConfig]:
     """Model key, lookback, hyperparameters and training config a preset gives at one horizon."""
     at = f"preset({name})"
-    preset = load_preset(name, at, at)
-    layers = [(preset, at), horizon_layer(preset, at, horizon)]
-    return (preset["model"], *merged_settings(preset["model"], layers, {}, at))
+    chain = preset_layers(name, at)
+    model = chain[0][0]["model"]
+    layers = [
+        pair for layer, where in chain for pair in ((layer, where), horizon_layer(layer, where, horizon))
+    ]
+    return (model, *merged_settings(model, layers, {}, at))
 
 
 def horizon_layer(layer: dict, at: str, horizon: int) -> tuple[dict, str]:
@@ -283,27 +324,30 @@ def _expand(path: Path, raw: Any) -> Suite:
     built: dict[str, int] = {}  # model configuration → parameter count, each built once
     for i, entry in enumerate(entries):
         where = f"models[{i}]"
-        preset_at = f"{where}.preset({entry.get('preset')})"
-        preset = load_preset(entry["preset"], f"{where}.preset", preset_at) if "preset" in entry else {}
-        model = entry.get("model", preset.get("model"))
-        if model is None:
-            raise InputError(f"{where}: give 'model' (a registry key) or 'preset'")
-        if model not in registry.models():
-            raise InputError(
-                f"{where}.model: unknown model '{model}' (registered: {', '.join(registry.models())})"
-            )
-        base_layers = [(preset, preset_at), (entry, where)] if preset else [(entry, where)]
         for ref in datasets:
+            chain = []
+            if "preset" in entry:
+                name = preset_file(entry["preset"], ref.name, f"{where}.preset")
+                chain = preset_layers(name, f"{where}.preset({name})")
+            model = entry.get("model", chain[0][0]["model"] if chain else None)
+            if model is None:
+                raise InputError(f"{where}: give 'model' (a registry key) or 'preset'")
+            if model not in registry.models():
+                raise InputError(
+                    f"{where}.model: unknown model '{model}' (registered: {', '.join(registry.models())})"
+                )
             table = load_table(ref)
             n_rows, n_channels = table.values.shape
             check_no_constant_column(table, ref, n_rows)
             for horizon in horizons:
                 layers = [
-                    p for layer, at in base_layers for p in ((layer, at), horizon_layer(layer, at, horizon))
+                    p
+                    for layer, at in [*chain, (entry, where)]
+                    for p in ((layer, at), horizon_layer(layer, at, horizon))
                 ]
                 seq_len, params, config = merged_settings(model, layers, defaults, where)
                 if suite["protocol"] == OFFICIAL:
-                    check_official(entry, model, seq_len, params, config, horizon, where)
+                    check_official(entry, name if chain else None, seq_len, params, config, horizon, where)
                 check_fits(
                     ref.split, n_rows, seq_len, horizon, f"{where} ({entry['name']}, H={horizon}, {ref.name})"
                 )
@@ -325,13 +369,13 @@ RECIPE_VARIANTS = ("variant",)  # hyperparameters that choose a variant of a mod
 
 
 def check_official(
-    entry: dict, model: str, seq_len: int, params: dict, config: TrainConfig, horizon: int, where: str
+    entry: dict, preset: str | None, seq_len: int, params: dict, config: TrainConfig, horizon: int, where: str
 ) -> None:
     """A suite labelled `official` runs each model's recipe as its preset gives it: no lookback, training
     setting or hyperparameter of its own (bar a variant choice), so no shortened run carries the label."""
-    if "preset" not in entry:
+    if preset is None:
         raise InputError(f"{where}: protocol '{OFFICIAL}' needs a preset (the model's recipe) for each entry")
-    _, recipe_seq_len, recipe_params, recipe_config = preset_settings(entry["preset"], horizon)
+    _, recipe_seq_len, recipe_params, recipe_config = preset_settings(preset, horizon)
     changed = [("seq_len", seq_len, recipe_seq_len)] if seq_len != recipe_seq_len else []
     changed += [
         (f"train.{key}", value, getattr(recipe_config, key))

@@ -35,6 +35,7 @@ TOP_KEYS = {
     "datasets": list,
     "horizons": list,
     "seeds": list,
+    "seeds_by_dataset": dict,  # a dataset's own seeds (fewer where its runs cost more), else `seeds`
     "train": dict,
     "models": list,
     "reuse": list,  # suites (by name, their stores beside this one's) whose identical runs stand in for ours
@@ -308,6 +309,14 @@ def _expand(path: Path, raw: Any) -> Suite:
         raise InputError("horizons: every horizon must be at least 1")
     defaults = check_train(suite.get("train", {}), "train")
     datasets = resolve_datasets(suite["datasets"], path.parent)
+    seeds_of = {ref.name: seeds for ref in datasets}
+    for name in suite.get("seeds_by_dataset", {}):
+        if name not in seeds_of:
+            raise InputError(
+                f"seeds_by_dataset.{name}: not one of the suite's datasets ({', '.join(seeds_of)})"
+            )
+        check_value(suite["seeds_by_dataset"][name], list, f"seeds_by_dataset.{name}")
+        seeds_of[name] = check_grid_list(suite["seeds_by_dataset"], name, int, "seeds_by_dataset")
     entries = [
         check_layer(entry, ENTRY_KEYS, f"models[{i}]", ("name",)) for i, entry in enumerate(suite["models"])
     ]
@@ -352,7 +361,9 @@ def _expand(path: Path, raw: Any) -> Suite:
                     ref.split, n_rows, seq_len, horizon, f"{where} ({entry['name']}, H={horizon}, {ref.name})"
                 )
                 n_params = _param_count(built, model, params, seq_len, horizon, n_channels, f"{where}.params")
-                for seed in check_grid_list(entry, "seeds", int, where) if "seeds" in entry else seeds:
+                for seed in (
+                    check_grid_list(entry, "seeds", int, where) if "seeds" in entry else seeds_of[ref.name]
+                ):
                     spec = RunSpec(
                         name=entry["name"], model=model, params=params, dataset=ref.name,
                         dataset_sha256=ref.sha256, dataset_path=ref.path, split=ref.split, seq_len=seq_len,

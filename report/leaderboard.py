@@ -174,14 +174,6 @@ def loader_text(r: pd.Series, cell_runs: pd.DataFrame) -> tuple[str, str]:
     return text, inside(r["mse"], mean, t_prediction_half_width(values))
 
 
-def notes_for(notes: pd.DataFrame, model: str, dataset: str, horizon: int) -> pd.DataFrame:
-    """The protocol notes of one published row: the model's, for its dataset (or any) and horizon (or any)."""
-    if notes is None or notes.empty:
-        return pd.DataFrame(columns=["topic", "note", "source"])
-    return notes[(notes["model"] == model) & (notes["dataset"].isna() | (notes["dataset"] == dataset))
-                 & (notes["pred_len"].isna() | (notes["pred_len"] == horizon))]  # fmt: skip
-
-
 def reproduction(
     cells: pd.DataFrame,
     published: pd.DataFrame,
@@ -191,23 +183,24 @@ def reproduction(
 ) -> str:
     """Published value (with its source and lookback) against ours: our mean with its 95% CI, and whether
     the published value, one run or a few, lies inside our mean's CI and inside the 95% prediction interval
-    of one run of ours; of numbers published at several lookbacks, the one at ours if there is one. Where
-    the authors' protocol differs (`notes`: model, dataset, pred_len, topic, note, source; blank dataset or
-    horizon = all), the row names each difference and the table lists them, numbered, with their sources;
-    where their test loader drops its last partial batch, ours is also scored on the windows it keeps
-    (`runs` holds that per run: `test_mse_loader`). `variants` maps an entry name to its model variant,
-    for published rows that name one. Published numbers and notes stay reference data."""
+    of one run of ours; of numbers published at several lookbacks, the one closest to ours. Where the
+    protocol behind a published number differs from ours (its `notes`: ids of `notes` rows, each with a
+    topic, the note and its source), the row names each difference and the table lists them, numbered,
+    with their sources; where their test loader drops its last partial batch, ours is also scored on the
+    windows it keeps (`runs` holds that per run: `test_mse_loader`). `variants` maps an entry name to its
+    model variant, for published rows that name one. Published numbers and notes stay reference data."""
     protocol = one_protocol(cells)
     merged = cells.merge(published, on=["model", "dataset", "pred_len"], suffixes=("", "_published"))
     if "variant" in merged:  # a published number of one variant (DynoNet's `published`) is not another's
         ours = merged["name"].map(variants or {})
         merged = merged[merged["variant"].isna() | (merged["variant"] == ours)]
-    # A number published at our lookback is the one to compare with (PatchTST/42 at L = 336, /64 at 512)
-    at_ours = merged["seq_len"] == merged["seq_len_published"]
-    merged = merged[
-        at_ours | ~at_ours.groupby([merged["name"], merged["dataset"], merged["pred_len"]]).transform("any")
-    ]
-    table, numbered = [], {}  # numbered: (name, topic, note, source) → footnote number
+    # The number published at the lookback closest to ours is the one to compare with (PatchTST/42 at
+    # L = 336, /64 at 512, the L = 96 reruns at 96)
+    distance = (merged["seq_len"] - merged["seq_len_published"]).abs()
+    closest = distance.groupby([merged["name"], merged["dataset"], merged["pred_len"]]).transform("min")
+    merged = merged[distance == closest]
+    by_id = {} if notes is None else {n.id: n for n in notes.itertuples()}
+    table, numbered = [], {}  # numbered: note id → footnote number
     for _, r in merged.iterrows():
         cell_runs = runs[(runs["name"] == r["name"]) & (runs["dataset"] == r["dataset"])
                          & (runs["pred_len"] == r["pred_len"]) & (runs["status"] == "ok")]  # fmt: skip
@@ -222,9 +215,8 @@ def reproduction(
         lookback = f"{int(r['seq_len'])}" + ("" if r["seq_len"] == r["seq_len_published"] else
                                              f" (published {int(r['seq_len_published'])})")  # fmt: skip
         differs = []
-        for n in notes_for(notes, r["model"], r["dataset"], r["pred_len"]).itertuples():
-            number = numbered.setdefault((r["name"], n.topic, n.note, n.source), len(numbered) + 1)
-            differs.append(f"[{number}] {n.topic}")
+        for note_id in [] if pd.isna(r.get("notes", math.nan)) else r["notes"].split(";"):
+            differs.append(f"[{numbered.setdefault(note_id, len(numbered) + 1)}] {by_id[note_id].topic}")
         table.append([r["name"], r["dataset"], r["pred_len"], lookback, f"{r['mse']:.3f} / {r['mae']:.3f}",
                       r["source"], ours, diff, where, "; ".join(differs) or "–", loader,
                       loader_inside])  # fmt: skip
@@ -232,8 +224,8 @@ def reproduction(
                "ours − published", "published MSE in our CI / in one run's PI", "their protocol differs",
                "ours on their loader's test windows (MSE)", "published MSE in that PI"]  # fmt: skip
     footnotes = "".join(
-        f"{number}. **{name}, {topic}**: {note}. Source: {source}.\n"
-        for (name, topic, note, source), number in numbered.items()
+        f"{number}. **{by_id[i].topic}**: {by_id[i].note}. Source: {by_id[i].source}.\n"
+        for i, number in numbered.items()
     )
     return (
         f"### Reproduction, protocol `{protocol}`\n\n"

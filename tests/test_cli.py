@@ -131,6 +131,16 @@ def test_an_entry_may_run_its_own_seeds(tmp_path, cli):
     assert code == 0 and "0 done, 0 failed, 0 running, 4 pending" in out
 
 
+def test_a_dataset_may_have_its_own_seeds_and_an_entry_its_own_over_them(tmp_path):
+    models = [dict(TINY_MODEL), {"name": "naive", "model": "naive", "seq_len": 96, "seeds": [1]}]
+    grid = {"datasets": ["ETTh1", "ETTm1"], "seeds": [1, 2, 3], "seeds_by_dataset": {"ETTm1": [1, 2]}}
+    suite = load_suite(write_suite(tmp_path / "s.yaml", tiny_suite_dict(models=models, **grid)))
+    assert sorted((r.name, r.dataset, r.seed) for r in suite.runs) == [
+        ("DLinear", "ETTh1", 1), ("DLinear", "ETTh1", 2), ("DLinear", "ETTh1", 3),
+        ("DLinear", "ETTm1", 1), ("DLinear", "ETTm1", 2), ("naive", "ETTh1", 1), ("naive", "ETTm1", 1),
+    ]  # fmt: skip
+
+
 def test_describe_prices_the_runs_left_by_the_finished_runs_of_their_cell(tiny_suite, cli, tmp_path):
     store = tmp_path / "runs.sqlite"
     code, _, err = cli("run", tiny_suite(seeds=[1]), "--store", store, "--jobs", "1")

@@ -12,7 +12,7 @@ from harness.store import RunStore
 from harness.suite import load_suite
 from report.analysis import aggregate, bootstrap, first_batches_mean, pairwise_comparison, ranks
 from report.audit import dynonet_audit
-from report.build import headline
+from report.build import PROTOCOL_NOTES, PUBLISHED, headline
 from report.check import reference_from, regressions
 from report.leaderboard import comparisons, leaderboard, reproduction
 from report.runs import with_loader_scores
@@ -176,14 +176,14 @@ def test_reproduction_says_whether_the_published_value_is_inside_our_interval_an
     assert "| no / yes " in text and "paper" in text and "336 (published 96)" in text
 
 
-def test_reproduction_compares_with_the_number_published_at_our_lookback_when_there_is_one():
+def test_reproduction_compares_with_the_number_published_at_the_lookback_closest_to_ours():
     published = pd.DataFrame([{"model": "patchtst", "dataset": "ETTh1", "pred_len": 96, "seq_len": seq_len,
                                "mse": mse, "mae": 0.4, "source": f"paper L={seq_len}"}
                               for seq_len, mse in ((336, 0.375), (512, 0.370))])  # fmt: skip
     for seq_len, shown in (
         (512, ["paper L=512"]),
         (336, ["paper L=336"]),
-        (96, ["paper L=336", "paper L=512"]),
+        (96, ["paper L=336"]),  # the closest
     ):
         table = runs(*(run("P", i, 0.37, model="patchtst", seq_len=seq_len) for i in (1, 2)))
         rows = [
@@ -212,25 +212,34 @@ def test_reproduction_scores_ours_on_the_windows_the_authors_loader_keeps():
 def test_reproduction_names_each_protocol_difference_of_a_row_and_lists_them_with_sources():
     table = runs(*(run(name, i, 0.4, model=model, pred_len=h) for name, model in (("P", "patchtst"),
                    ("X", "crossformer")) for h in (96, 336) for i in (1, 2)))  # fmt: skip
+    notes_of = {("patchtst", 96): "sel", ("patchtst", 336): "sel", ("crossformer", 96): "rerun;sel"}
     published = pd.DataFrame([{"model": m, "dataset": "ETTh1", "pred_len": h, "seq_len": 96, "mse": 0.4,
-                               "mae": 0.4, "source": "paper"} for m in ("patchtst", "crossformer")
-                              for h in (96, 336)])  # fmt: skip
-    notes = pd.DataFrame([
-        {"model": "patchtst", "dataset": None, "pred_len": None, "topic": "selection", "note": "batch means",
-         "source": "exp_main.py"},
-        {"model": "crossformer", "dataset": "ETTh1", "pred_len": 96, "topic": "no recipe",
-         "note": "none at 96", "source": "ETTh1.sh"},
-        {"model": "crossformer", "dataset": "ETTm1", "pred_len": None, "topic": "other data", "note": "x",
-         "source": "y"},
-    ])  # fmt: skip
+                               "mae": 0.4, "source": "paper", "notes": notes_of.get((m, h))}
+                              for m in ("patchtst", "crossformer") for h in (96, 336)])  # fmt: skip
+    notes = pd.DataFrame([{"id": "sel", "topic": "selection", "note": "batch means", "source": "vali()"},
+                          {"id": "rerun", "topic": "a rerun", "note": "not theirs", "source": "Table 10"},
+                          {"id": "unused", "topic": "other", "note": "x", "source": "y"}])  # fmt: skip
     text = reproduction(aggregate(table), published, table, notes=notes)
     rows = {(line.split("|")[1].strip(), line.split("|")[3].strip()): line.split("|")[10].strip()
             for line in text.splitlines() if line.startswith(("| P ", "| X "))}  # fmt: skip
-    assert rows == {("P", "96"): "[1] selection", ("P", "336"): "[1] selection", ("X", "96"): "[2] no recipe",
-                    ("X", "336"): "–"}  # fmt: skip
-    assert "1. **P, selection**: batch means. Source: exp_main.py." in text
-    assert "2. **X, no recipe**: none at 96. Source: ETTh1.sh." in text and "other data" not in text
-    assert "Where their protocol differs" not in reproduction(aggregate(table), published, table)
+    assert rows == {("P", "96"): "[1] selection", ("P", "336"): "[1] selection",
+                    ("X", "96"): "[2] a rerun; [1] selection", ("X", "336"): "–"}  # fmt: skip
+    assert (
+        "1. **selection**: batch means. Source: vali().\n2. **a rerun**: not theirs. Source: Table 10."
+        in text
+    )
+    assert "other" not in text
+    assert "Where their protocol differs" not in reproduction(
+        aggregate(table), published.drop(columns="notes"), table
+    )
+
+
+def test_every_published_numbers_notes_are_written_down():
+    published = pd.read_csv(PUBLISHED)
+    ids = set(pd.read_csv(PROTOCOL_NOTES)["id"])
+    used = {i for notes in published["notes"].dropna() for i in notes.split(";")}
+    assert used <= ids and used  # and an unused note is not dead text:
+    assert ids <= used
 
 
 def test_regression_gate_passes_against_itself_and_fails_when_stricter_or_missing():

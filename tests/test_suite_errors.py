@@ -84,6 +84,15 @@ CASES = {
         "models[0].train.batch_size: must be at least 1",
     ),
     "a number YAML reads as text": (dict(train={"lr": "1e-3"}), "write 1.0e-3 or 0.001"),
+    "seeds for a dataset the suite lacks": (
+        dict(seeds_by_dataset={"ETTm1": [1]}),
+        "seeds_by_dataset.ETTm1: not one of the suite's datasets (ETTh1)",
+    ),
+    "a dataset's seeds not a list": (
+        dict(seeds_by_dataset={"ETTh1": 3}),
+        "seeds_by_dataset.ETTh1: expected list",
+    ),
+    "Adam's beta1 out of range": (dict(train={"beta1": 1.0}), "train.beta1: must lie in [0, 1), got 1.0"),
 }
 
 

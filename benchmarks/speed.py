@@ -1,14 +1,14 @@
 """Benchmark: how fast every official recipe trains on this machine, against the machine's FLOP bound, and
 what a whole suite would cost.
 
-For each preset at each horizon it runs the recipe's own training strategy (DynoNet's bi-level steps
-included) on the first `--batches` batches of the real ETTh1 training windows, after one warm-up pass, and
-extrapolates to a full epoch (median of `--repeats`); the validation pass is timed once on the first
-evaluation batch of the validation windows and extrapolated the same way (the test pass likewise). FLOPs
-per training step come from `torch.utils.flop_counter` over one step (forward and backward of everything
-the strategy runs; optimiser arithmetic is not counted). The FLOP bound is the time those FLOPs take at the
-sustained rate of a large fp32 matmul measured in the same run, with the same thread count: "× bound" is the
-measured epoch over it.
+For each preset at each horizon it runs the recipe's own training strategy (DynoNet's bi-level steps included)
+on the first `--batches` batches of the real training windows (ETTh1's; with `--suite`, each dataset's own),
+after one warm-up pass, and extrapolates to a full epoch (median of `--repeats`); the validation pass is timed
+once on the first evaluation batch of the validation windows and extrapolated the same way (the test pass
+likewise). FLOPs per training step come from `torch.utils.flop_counter` over one step (forward and backward of
+everything the strategy runs; optimiser arithmetic is not counted). The FLOP bound is the time those FLOPs
+take at the sustained rate of a large fp32 matmul measured in the same run, with the same thread count: "×
+bound" is the measured epoch over it.
 
 Where a recipe cannot come near that bound, the op floor says why. It is what the step's unavoidable work
 costs on this machine, measured in the same run: every matmul-family op of the step (forward and backward)
@@ -160,6 +160,7 @@ def with_train(splits: Splits, n_batches: int) -> Splits:
 @dataclass
 class Speed:
     label: str  # preset or suite entry
+    dataset: str
     horizon: int
     model: str
     seq_len: int
@@ -196,6 +197,7 @@ class Recipe:
     """One training configuration to time: a preset at a horizon, or a suite entry's cell."""
 
     label: str
+    dataset: str
     model: str
     seq_len: int
     horizon: int
@@ -205,11 +207,11 @@ class Recipe:
     @classmethod
     def from_preset(cls, preset: str, horizon: int) -> Recipe:
         model, seq_len, params, cfg = preset_settings(preset, horizon)
-        return cls(preset, model, seq_len, horizon, params, cfg)
+        return cls(preset, "ETTh1", model, seq_len, horizon, params, cfg)
 
     @classmethod
     def from_spec(cls, spec: RunSpec) -> Recipe:
-        return cls(spec.name, spec.model, spec.seq_len, spec.pred_len, spec.params, spec.train)
+        return cls(spec.name, spec.dataset, spec.model, spec.seq_len, spec.pred_len, spec.params, spec.train)
 
 
 def time_training(
@@ -265,8 +267,8 @@ def measure(recipe: Recipe, table, split: str, n_batches: int, repeats: int, dra
     val_s, test_s = per_window * len(splits.val), per_window * len(splits.test)
     rng_s = ops.draws * draw_s["torch"] + ops.kernel_draws * draw_s["kernel"]
     return Speed(
-        recipe.label, horizon, model_key, seq_len, full_batches, per_batch * full_batches, val_s, test_s,
-        ops.total / 1e9, val_gflop, matmul_s, rng_s,
+        recipe.label, recipe.dataset, horizon, model_key, seq_len, full_batches, per_batch * full_batches,
+        val_s, test_s, ops.total / 1e9, val_gflop, matmul_s, rng_s,
         torch_per_batch * full_batches,
     )  # fmt: skip
 
@@ -277,7 +279,7 @@ def speed_table(speeds: list[Speed], peak: float) -> str:
         achieved = s.epoch_gflop / s.epoch_s
         rows.append(
             [
-                s.label, s.horizon, s.seq_len, s.batches, f"{s.epoch_s:.1f}", f"{s.val_s:.2f}",
+                s.label, s.dataset, s.horizon, s.seq_len, s.batches, f"{s.epoch_s:.1f}", f"{s.val_s:.2f}",
                 f"{s.step_gflop:.2f}", f"{s.epoch_gflop:,.0f}", f"{achieved:.1f}", f"{peak / achieved:.1f}×",
                 f"{s.matmul_s * s.batches:.1f} + {s.rng_s * s.batches:.1f}",
                 f"{s.epoch_s / s.floor_epoch_s:.1f}×",
@@ -285,15 +287,16 @@ def speed_table(speeds: list[Speed], peak: float) -> str:
             ]
         )  # fmt: skip
     headers = [
-        "recipe", "H", "L", "batches", "s / train epoch", "s / val pass", "GFLOP / step", "GFLOP / epoch",
-        "GFLOP/s", "× bound", "floor s: matmul + RNG", "× floor", "s / epoch on torch's kernels (× slower)",
+        "recipe", "dataset", "H", "L", "batches", "s / train epoch", "s / val pass", "GFLOP / step",
+        "GFLOP / epoch", "GFLOP/s", "× bound", "floor s: matmul + RNG", "× floor",
+        "s / epoch on torch's kernels (× slower)",
     ]  # fmt: skip
     return tabulate(rows, headers, tablefmt="github", disable_numparse=True)
 
 
 def stored_epochs(results: Path) -> dict[tuple, list[int]]:
-    """Epochs that stored ok runs really ran, per (suite entry name, L, H, protocol): from exported results
-    (`runs.csv`) and committed campaign runs (`runs/`, read-only)."""
+    """Epochs that stored ok runs really ran, per (suite entry name, dataset, L, H, protocol): from exported
+    results (`runs.csv`) and committed campaign runs (`runs/`, read-only)."""
     epochs: dict[tuple, list[int]] = {}
     rows: list[dict] = []
     for path in sorted(results.glob("*/runs.csv")):
@@ -303,7 +306,7 @@ def stored_epochs(results: Path) -> dict[tuple, list[int]]:
         rows += committed_rows(folder / "runs.sqlite")
     for row in rows:
         if row["status"] == "ok" and row["epochs_run"]:
-            cell = (row["name"], int(row["seq_len"]), int(row["pred_len"]), row["protocol"])
+            cell = (row["name"], row["dataset"], int(row["seq_len"]), int(row["pred_len"]), row["protocol"])
             epochs.setdefault(cell, []).append(int(row["epochs_run"]))
     return epochs
 
@@ -318,50 +321,61 @@ def lpt_wall(seconds: list[float], workers: int) -> float:
 
 def suite_estimate(suite: Suite, speeds: dict[tuple, Speed], peak: float, jobs: int) -> str:
     known = stored_epochs(ROOT / "results")
-    rows, horizon_cost = [], {}
+    rows = []
     untrained = 0
     for spec in {spec.key: spec for spec in suite.runs}.values():
-        s = speeds.get((spec.name, spec.pred_len))
+        s = speeds.get((spec.name, spec.dataset, spec.pred_len))
         if s is None:  # a naive reference: nothing to train, one test pass of ~a second
             untrained += 1
             continue
-        seen = known.get((spec.name, spec.seq_len, spec.pred_len, suite.protocol))
+        seen = known.get((spec.name, spec.dataset, spec.seq_len, spec.pred_len, suite.protocol))
         epochs = statistics.median(seen) if seen else spec.train.epochs
         run_s = epochs * (s.epoch_s + s.val_s) + s.test_s
         bound_s = (epochs * (s.epoch_gflop + s.val_gflop)) / peak
         floor_s = epochs * (s.floor_epoch_s + s.val_gflop / peak)
-        rows.append((spec.name, spec.pred_len, epochs, bool(seen), run_s, bound_s, floor_s))
-        horizon_cost.setdefault(spec.pred_len, []).append(run_s)
+        rows.append((spec.name, spec.dataset, spec.pred_len, epochs, bool(seen), run_s, bound_s, floor_s))
 
-    def wall(subset: list[tuple]) -> tuple[str, str, str]:
-        run_wall = lpt_wall([r[4] for r in subset], jobs)
-        bound_wall, floor_wall = (sum(r[i] for r in subset) / jobs for i in (5, 6))
+    def wall(subset: list[tuple]) -> tuple[str, str, str, str]:
+        run_wall = lpt_wall([r[5] for r in subset], jobs)
+        bound_wall, floor_wall = (sum(r[i] for r in subset) / jobs for i in (6, 7))
         ratios = (f"{run_wall / bound_wall:.1f}×", f"{run_wall / floor_wall:.1f}×")
-        return str(timedelta(seconds=round(run_wall))), *ratios
+        return f"{sum(r[5] for r in subset) / 3600:.1f}", str(timedelta(seconds=round(run_wall))), *ratios
 
     per_model: dict[tuple, list[tuple]] = {}
     for r in rows:
-        per_model.setdefault((r[0], r[1]), []).append(r)
+        per_model.setdefault((r[0], r[1], r[2]), []).append(r)
     table = [
-        [name, h, f"{rs[0][2]:g}" + ("" if rs[0][3] else " (max)"), len(rs),
-         *(f"{sum(r[i] for r in rs) / 3600:.2f}" for i in (4, 5, 6))]
-        for (name, h), rs in per_model.items()
+        [name, dataset, h, f"{rs[0][3]:g}" + ("" if rs[0][4] else " (max)"), len(rs),
+         *(f"{sum(r[i] for r in rs) / 3600:.2f}" for i in (5, 6, 7))]
+        for (name, dataset, h), rs in per_model.items()
     ]  # fmt: skip
     out = [
         f"### Suite `{suite.path}`: {len(rows)} runs, priced per run on 1 thread "
         f"({untrained} runs of models without parameters train nothing and are left out)\n",
         tabulate(
             table,
-            ["model", "H", "epochs", "runs", "CPU-hours", "CPU-hours at bound", "CPU-hours at floor"],
+            [
+                "model",
+                "dataset",
+                "H",
+                "epochs",
+                "runs",
+                "CPU-hours",
+                "CPU-hours at bound",
+                "CPU-hours at floor",
+            ],
             tablefmt="github",
             disable_numparse=True,
         ),
         f"\nWall time on {jobs} cores ({jobs} runs at once, 1 thread each):\n",
     ]
-    summary = [["all", len(rows), *wall(rows)]]
-    for h in sorted(horizon_cost):
-        summary.append([f"H = {h}", len(horizon_cost[h]), *wall([r for r in rows if r[1] == h])])
-    out.append(tabulate(summary, ["slice", "runs", "wall", "× bound", "× floor"], tablefmt="github"))
+    slices = {"all": rows}
+    for dataset in dict.fromkeys(r[1] for r in rows):
+        for h in sorted({r[2] for r in rows}):
+            slices[f"{dataset} H = {h}"] = [r for r in rows if r[1] == dataset and r[2] == h]
+    summary = [[name, len(subset), *wall(subset)] for name, subset in slices.items() if subset]
+    headers = ["slice", "runs", "CPU-hours", "wall", "× bound", "× floor"]
+    out.append(tabulate(summary, headers, tablefmt="github", disable_numparse=True))
     return "\n".join(out)
 
 
@@ -387,24 +401,30 @@ def main() -> None:
     prepare_process(torch.device("cpu"))  # what a run on CPU trains with
     torch.set_num_threads(args.threads)
 
-    ref = resolve("ETTh1", "benchmark")
-    table = load_table(ref)
     suite = load_suite(args.suite) if args.suite else None
     if suite is None:
         recipes = [Recipe.from_preset(p, h) for p in args.models for h in args.horizons]
-    else:  # one per entry and horizon: seeds share a recipe
-        recipes = list({(s.name, s.pred_len): Recipe.from_spec(s) for s in suite.runs}.values())
+    else:  # one per entry, dataset and horizon: seeds share a recipe
+        recipes = list({(s.name, s.dataset, s.pred_len): Recipe.from_spec(s) for s in suite.runs}.values())
+    load_before = os.getloadavg()[0]
     peak = matmul_gflops()
     draw_s = {name: seconds_per_draw(draw) for name, draw in DRAWS.items()}
-    recipes = [r for r in recipes if trains(r, len(table.columns))]
+    refs = {name: resolve(name, "benchmark") for name in dict.fromkeys(r.dataset for r in recipes)}
+    tables = {name: load_table(ref) for name, ref in refs.items()}
+    recipes = [r for r in recipes if trains(r, len(tables[r.dataset].columns))]
     speeds: dict[tuple, Speed] = {}
     for recipe in recipes:
-        s = measure(recipe, table, ref.split, args.batches, args.repeats, draw_s)
-        speeds[(recipe.label, recipe.horizon)] = s
-        print(f"{recipe.label} H={recipe.horizon}: {s.epoch_s:.1f} s/epoch, {s.val_s:.2f} s/val", flush=True)
+        ref = refs[recipe.dataset]
+        s = measure(recipe, tables[recipe.dataset], ref.split, args.batches, args.repeats, draw_s)
+        speeds[(recipe.label, recipe.dataset, recipe.horizon)] = s
+        label = f"{recipe.label} {recipe.dataset} H={recipe.horizon}"
+        print(f"{label}: {s.epoch_s:.1f} s/epoch, {s.val_s:.2f} s/val", flush=True)
     shown = list(speeds.values())
+    load = f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
     lines = [
         f"## Training speed on {os.cpu_count()} cores, {args.threads} thread(s), torch {torch.__version__}\n",
+        f"Load average (1 min) while measuring: {load} (above 0 it is other work on the same cores, which "
+        "slows every time below by about as much).\n",
         f"fp32 matmul (2048²): **{peak:.1f} GFLOP/s**, the bound; a dropout mask's random value: "
         f"**{draw_s['kernel'] * 1e9:.2f} ns** by `harness.bernoulli`"
         f"{'' if bernoulli.available() else ' (not built here: torch draws)'}, "

@@ -14,9 +14,11 @@ def test_readme_suite_example_validates(tmp_path):
     path = tmp_path / "example.yaml"
     path.write_text(example)
     suite = load_suite(path)
-    assert [s.name for s in suite.runs] == ["DLinear", "DLinear", "DLinear-official", "DLinear-official"]
-    official = suite.runs[-1]
+    names = ["DLinear", "DLinear-official", "DLinear-own"]
+    assert [s.name for s in suite.runs] == [name for name in names for _ in (1, 2)]
+    official, own = suite.runs[2], suite.runs[4]
     assert (official.seq_len, official.train.lr, official.train.epochs) == (336, 0.005, 2)
+    assert (own.seq_len, own.train.lr, own.train.epochs) == (336, 0.005, 10)  # dlinear-etth1 over the suite
 
 
 def test_shipped_suites_validate():

@@ -326,6 +326,13 @@ def test_dynonet_audit_judges_each_claim_from_the_runs():
     assert "own official recipe at L = 96" in lines["rank 2 of the six models"]  # not "and lookback"
     assert "provisional" not in text  # every planned seed finished
 
+    elsewhere = dynonet_audit(table.assign(dataset="ETTm1"), aggregate(table.assign(dataset="ETTm1")),
+                              variants, params, "ETTm1")  # fmt: skip
+    claimed = next(line for line in elsewhere.splitlines() if line.startswith("| MSE 0.386"))
+    assert "| not claimed here " in claimed and "for ETTh1" in claimed
+    assert elsewhere.startswith("## ETTm1, H = 96") and "do they carry over?" in elsewhere.splitlines()[0]
+    assert "does not hold" in next(line for line in elsewhere.splitlines() if "rank 2 of" in line)
+
     unfinished = runs(*rows[:-1], run("DynoNet-clean", 3, 0.0, status="failed", model="dynonet"))
     text = dynonet_audit(unfinished, aggregate(unfinished), variants, params)
     leak = next(line for line in text.splitlines() if "owes nothing" in line)

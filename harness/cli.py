@@ -27,7 +27,7 @@ from harness.evaluate import absurd
 from harness.execute import execute, pending
 from harness.protocol import window_counts
 from harness.runner import resolve_device
-from harness.store import COLUMNS, RunStore, checkpoint_path, committed_dir, has_committed
+from harness.store import COLUMNS, RUN_FILE, RunStore, checkpoint_path, committed_dir, has_committed
 from harness.suite import SUITE_DIR, Suite, load_suite, preset_settings, presets, shipped_suites
 from harness.train import DefaultStrategy, strategy_for
 
@@ -101,6 +101,11 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("--out", help="folder (default: results/<suite name>/)")
     report.add_argument("--ci", choices=("t", "bootstrap"), default="t", help="confidence interval method")
     report.add_argument(
+        "--include-absurd", action="store_true",
+        help="keep absurd runs (diverged: worse on validation than forecasting zeros) in every mean, rank, "
+        "mark and figure, as the leaderboard then says (by default tables show them and count them nowhere)",
+    )  # fmt: skip
+    report.add_argument(
         "--readme",
         help="also put the leaderboard in this Markdown file, between <!-- begin SUITE --> and "
         "<!-- end SUITE --> (with the commit and the CPU-hours that produced it)",
@@ -125,6 +130,8 @@ def parser() -> argparse.ArgumentParser:
     )
     forget.add_argument("--model", help="only the runs of this suite entry name")
     forget.add_argument("--key", help="only the run with this key (describe --format json shows keys)")
+    forget.add_argument("--yes", action="store_true", help="delete without asking (needed with no terminal)")
+    forget.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
     sub.add_parser("models", help="registered models")
     sub.add_parser("datasets", help="bundled datasets")
     sub.add_parser("suites", help="the suites that ship with dynobench (run them by name)")
@@ -247,41 +254,52 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(summary_table(suite, by_key))
     statuses = [by_key[spec.key]["status"] if spec.key in by_key else "pending" for spec in suite.runs]
     n_failed, n_stored = statuses.count("failed"), len(statuses) - statuses.count("pending")
+    n_absurd = sum(diverged(by_key[spec.key]) for spec in suite.runs if spec.key in by_key)
     print(
         f"{outcome.ok} trained, {outcome.failed} failed now"
         + (f", {outcome.skipped} left to other processes" if outcome.skipped else "")
         + (f", {outcome.duplicated} also trained elsewhere" if outcome.duplicated else "")
         + (f", {outcome.deferred} not started (longer than the --hours left)" if outcome.deferred else "")
         + f"; {n_stored}/{len(suite.runs)} runs stored, "
-        f"{n_failed} failed{' (--retry-failed trains them again)' if n_failed else ''}",
+        f"{n_failed} failed{' (--retry-failed trains them again)' if n_failed else ''}"
+        + (f", {n_absurd} absurd (diverged: reports leave them out)" if n_absurd else ""),
         file=sys.stderr,
     )
     return 1 if n_failed else 0
 
 
+def diverged(row: dict) -> bool:
+    """A stored run finished `ok` but absurd (`harness.evaluate.absurd`)."""
+    return row["status"] == "ok" and absurd(row["val_mse"], row["details"])
+
+
 def summary_table(suite: Suite, by_key: dict[str, dict]) -> str:
-    """Per (model, dataset, L, H): seeds finished and the mean ± std of test MSE/MAE (normalised)."""
+    """Per (model, dataset, L, H): seeds finished and the mean ± std of test MSE/MAE (normalised) over those
+    that are not absurd (diverged: counted apart, as reports do)."""
     cells: dict[tuple, list[str]] = {}
     for spec in suite.runs:
         cells.setdefault((spec.name, spec.dataset, spec.seq_len, spec.pred_len), []).append(spec.key)
     table = []
     for (name, dataset, seq_len, pred_len), keys in cells.items():
-        ok = [by_key[k] for k in keys if k in by_key and by_key[k]["status"] == "ok"]
+        finished = [by_key[k] for k in keys if k in by_key and by_key[k]["status"] == "ok"]
+        ok = [r for r in finished if not diverged(r)]
+        n_absurd = len(finished) - len(ok)
         table.append(
             [
                 name,
                 dataset,
                 seq_len,
                 pred_len,
-                f"{len(ok)}/{len(keys)}",
+                f"{len(ok)}/{len(keys)}" + (f", {n_absurd} absurd" if n_absurd else ""),
                 mean_std([r["test_mse"] for r in ok]),
                 mean_std([r["test_mae"] for r in ok]),
-                ok[0]["params"] if ok else "",
+                finished[0]["params"] if finished else "",
             ]
         )
     headers = ["model", "dataset", "L", "H", "seeds ok", "test MSE", "test MAE", "params"]
     return (
-        f"{suite.name} (protocol {suite.protocol}; metrics on the normalised scale, mean ± std over seeds)\n"
+        f"{suite.name} (protocol {suite.protocol}; metrics on the normalised scale, mean ± std over seeds; "
+        "absurd: worse on validation than forecasting zeros, diverged, in no mean)\n"
         + tabulate(table, headers, tablefmt="github")
     )
 
@@ -296,7 +314,7 @@ def mean_std(values: list[float]) -> str:
 
 def plan_records(suite: Suite, store: RunStore | None, store_path: Path) -> list[dict]:
     """Every planned run with its status: ok (or "ok, absurd": worse on validation than forecasting zeros),
-    failed, pending, "running (pid, host, since)" (a live process
+    failed (with the first words of its error), pending, "running (pid, host, since)" (a live process
     holds its lease), or "resumable" (pending with a mid-run checkpoint beside the store: `run` continues
     it from its last finished epoch); a run with a checkpoint also shows its epochs done and their pace."""
     statuses = store.statuses(spec.key for spec in suite.runs) if store else {}
@@ -313,6 +331,8 @@ def plan_records(suite: Suite, store: RunStore | None, store_path: Path) -> list
             if row["status"] == "ok" and absurd(row["val_mse"], row["details"]):
                 zero = row["details"]["val_zero_mse"]
                 statuses[row["key"]] = f"ok, absurd (val MSE {row['val_mse']:.3g} > {zero:.3g} of zeros)"
+            elif row["status"] == "failed":
+                statuses[row["key"]] = f"failed ({shortened(row['error'] or 'no error stored')})"
     return [
         {
             "name": s.name,
@@ -330,6 +350,12 @@ def plan_records(suite: Suite, store: RunStore | None, store_path: Path) -> list
         }
         for s in suite.runs
     ]
+
+
+def shortened(text: str, most: int = 60) -> str:
+    """The first line of `text`, cut to `most` characters: an error beside a status in a table."""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= most else line[: most - 1] + "…"
 
 
 def epochs_so_far(path: Path, most: int) -> str:
@@ -399,6 +425,21 @@ def runs_text(n: int) -> str:
     return f"{n} run" if n == 1 else f"{n} runs"
 
 
+SPEED_SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "speed.py"  # a checkout has it
+
+
+def pricer(suite_arg: str) -> str:
+    """What prices the cells no run has finished in: the checkout's speed benchmark, where there is one."""
+    if not SPEED_SCRIPT.is_file():
+        return (
+            "each is priced once a run of its cell finishes (a dynobench checkout's `benchmarks/speed.py "
+            "--suite` prices them ahead)"
+        )
+    cwd = Path.cwd()
+    script = SPEED_SCRIPT.relative_to(cwd) if SPEED_SCRIPT.is_relative_to(cwd) else SPEED_SCRIPT
+    return f"`python {script} --suite {suite_arg}` prices them"
+
+
 def work_left(cells: list[remaining.Cell], suite_arg: str) -> str:
     """The footer of `describe`: the runs still to train, in CPU-hours where their cell has a price."""
     priced = [c for c in cells if c.hours_left is not None]
@@ -409,7 +450,7 @@ def work_left(cells: list[remaining.Cell], suite_arg: str) -> str:
         f"\nStill to train: {runs_text(sum(c.runs_left for c in cells))}. "
         f"{sum(c.runs_left for c in priced)} in cells with a finished run: ≈ {hours:.1f} CPU-hours at their "
         f"mean time (≥ {hours / cores:.1f} h on {cores} cores, one run per core). {unpriced} in cells with "
-        f"none yet: `python benchmarks/speed.py --suite {suite_arg}` prices them.\n",
+        f"none yet: {pricer(suite_arg)}.\n",
         tabulate(
             [
                 [
@@ -453,6 +494,18 @@ def cmd_report(args: argparse.Namespace) -> int:
             f"than the t interval below {BOOTSTRAP_MIN_SEEDS} seeds); the tables name the method they use",
             file=sys.stderr,
         )
+    if args.readme:  # a file to put the leaderboard in, with the suite's block: checked before any is written
+        from report.build import replace_block
+
+        try:
+            replace_block(Path(args.readme).read_text(), suite.name, "")
+        except OSError as e:
+            raise InputError(f"--readme {args.readme}: cannot read it ({e.strerror})") from None
+        except ValueError as e:
+            raise InputError(f"--readme {args.readme}: {e}") from None
+        unwritable = cannot_write(Path(args.readme))
+        if unwritable:
+            raise InputError(f"--readme {args.readme}: cannot write it ({unwritable})")
     out_dir = Path(args.out) if args.out else Path("results") / suite.name
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -460,7 +513,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             raise PermissionError(13, "Permission denied")
     except OSError as e:
         raise InputError(f"--out {out_dir}: cannot write there ({e.strerror})") from None
-    board, written = write_report(suite, store, out_dir, args.ci)
+    board, written = write_report(suite, store, out_dir, args.ci, args.include_absurd)
     print(board)
     print(f"{len(written)} files written to {out_dir}", file=sys.stderr)
     if args.readme:
@@ -476,7 +529,7 @@ def cmd_report(args: argparse.Namespace) -> int:
                 or "unknown (not a git checkout)"
             )
             text = readme.read_text()
-            block = headline(suite, runs_table(suite, store)[0], board, commit)
+            block = headline(suite, runs_table(suite, store, args.include_absurd)[0], board, commit)
             readme.write_text(replace_block(text, suite.name, block))
         except (OSError, ValueError) as e:
             raise InputError(f"--readme {readme}: {e}") from None
@@ -484,13 +537,32 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cannot_write(path: Path) -> str | None:
+    """Why a file could not be written at `path` (its folder missing, not a folder, read-only), or None."""
+    folder = path.parent
+    if path.is_dir():
+        return "it is a folder"
+    if not folder.is_dir():
+        return f"no folder {folder}"
+    if not os.access(path if path.exists() else folder, os.W_OK):
+        return "permission denied"
+    return None
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from report.analysis import aggregate
     from report.check import covered, read_reference, reference_from, regressions
     from report.runs import runs_table
 
+    for flag, value in (("--tolerance", args.tolerance), ("--std-tolerance", args.std_tolerance)):
+        if not value >= 0:
+            raise InputError(f"{flag}: must be 0 or more, got {value:g}")
     reference = None
-    if not args.update_reference:  # a bad reference is found before anything trains
+    if args.update_reference:  # a reference that cannot be written is found before anything trains
+        unwritable = cannot_write(Path(args.reference))
+        if unwritable:
+            raise InputError(f"--reference {args.reference}: cannot write the reference there ({unwritable})")
+    else:  # a bad reference is found before anything trains
         try:
             reference = read_reference(args.reference)
         except (OSError, ValueError, pd.errors.ParserError) as e:
@@ -500,7 +572,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     if reference is None:
         unfinished = cells[cells["n"] < cells["seeds"]]
         if not unfinished.empty:
-            print(f"reference not written: {', '.join(unfinished['name'])} did not finish every seed")
+            names = ", ".join(unfinished["name"])
+            print(f"reference not written: {names} did not finish every seed (failed, absurd or pending)")
             return 1
         reference_from(cells).to_csv(args.reference, index=False)
         print(f"reference with {len(cells)} cells written to {args.reference}")
@@ -513,7 +586,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"check passed: {len(cells)} cells within tolerance (relative {args.tolerance}, "
               f"{args.std_tolerance} std) of {args.reference}")  # fmt: skip
         return 0
-    print(f"check FAILED: {len(bad)} cells regressed, failed, are missing or are new")
+    print(f"check FAILED: {len(bad)} cells regressed, failed, have absurd runs, are missing or are new")
     print(tabulate(bad, headers="keys", tablefmt="github", showindex=False, floatfmt=".4f"))
     return 1
 
@@ -641,6 +714,8 @@ def cmd_forget(args: argparse.Namespace) -> int:
         raise InputError(f"--model {args.model}: not an entry of suite {suite.name} ({', '.join(names)})")
     if args.key and not chosen:
         raise InputError(f"--key {args.key}: no run of suite {suite.name} has this key")
+    if not confirm_forget(suite, store, chosen, args):
+        return 0
     removed = store.forget(spec.key for spec in chosen)
     for spec in chosen:  # forgotten means trained again from the start, not resumed
         checkpoint_path(store.path, spec.key).unlink(missing_ok=True)
@@ -648,6 +723,47 @@ def cmd_forget(args: argparse.Namespace) -> int:
     also = f" and {folder}/ (commit the deletions)" if folder.is_dir() else ""
     print(f"{removed} stored runs of suite {suite.name} forgotten in {store.path}{also}; `run` trains them")
     return 0
+
+
+def confirm_forget(suite: Suite, store: RunStore, chosen: list, args: argparse.Namespace) -> bool:
+    """List what `forget` would delete, per entry, and ask on a terminal (`--yes`: do not ask; `--dry-run`:
+    only list); without a terminal and without `--yes`, refuse. True when the deletion goes ahead."""
+    stored, folder = store.statuses(spec.key for spec in chosen), committed_dir(store.path)
+    found = {
+        spec.key: (spec.key in stored, (folder / f"{spec.key}{RUN_FILE}").is_file(),
+                   checkpoint_path(store.path, spec.key).is_file())
+        for spec in chosen
+    }  # fmt: skip
+    counts: dict[str, list[int]] = {}  # per entry (two entries of identical settings share their runs)
+    for spec in chosen:
+        entry = counts.setdefault(spec.name, [0, 0, 0])
+        for i, present in enumerate(found[spec.key]):
+            entry[i] += present
+    rows, files, checkpoints = (sum(f[i] for f in found.values()) for i in range(3))
+    what = (
+        f"{rows} store rows in {store.path}, {files} committed run files in {folder}/ and {checkpoints} "
+        f"mid-run checkpoints of suite {suite.name}"
+    )
+    if not rows + files + checkpoints:
+        print(f"nothing to forget: no run chosen is stored, committed or checkpointed in {store.path}")
+        return False
+    if not (args.yes or args.dry_run or sys.stdin.isatty()):
+        raise InputError(f"forget: would delete {what}; no terminal to ask on: give --yes (--dry-run lists)")
+    table = [[name, *c] for name, c in counts.items() if any(c)]
+    print(tabulate(table, ["entry", "store rows", "committed run files", "checkpoints"], tablefmt="github"))
+    if args.dry_run:
+        print(f"would delete {what} (dry run: nothing deleted)")
+        return False
+    if args.yes:
+        return True
+    try:
+        answer = input(f"delete {what}? [y/N] ")
+    except EOFError:
+        answer = ""
+    if answer.strip().lower() in ("y", "yes"):
+        return True
+    print("nothing deleted")
+    return False
 
 
 BIG_CHECKPOINT_MB = 50  # a checkpoint above this is not worth committing (Crossformer's: ~175 MB)

@@ -133,6 +133,13 @@ def _read_csv(path: str, sha256: str) -> Table:
             f"{path}: line {row + 2} (data row {row + 1}), column 'date': "
             f"cannot parse {frame['date'].iloc[row]!r} as a date"
         )
+    later = np.diff(dates.to_numpy()) > np.timedelta64(0)
+    if not later.all():  # a repeated or earlier date: windows would cross the rows out of order
+        row = int(np.flatnonzero(~later)[0]) + 1
+        raise InputError(
+            f"{path}: line {row + 2} (data row {row + 1}), column 'date': {frame['date'].iloc[row]!r} is not "
+            f"after the row before it ({frame['date'].iloc[row - 1]!r}); sort the rows by date, each one once"
+        )
     numeric = frame[value_columns].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
     bad = ~np.isfinite(numeric)
     if bad.any():

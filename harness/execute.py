@@ -18,6 +18,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from harness import remaining
+from harness.evaluate import absurd
 from harness.executors import Executor
 from harness.runner import RunResult
 from harness.spec import RunSpec
@@ -53,11 +54,15 @@ def describe_result(result: RunResult) -> str:
     head = result.spec.label
     if result.status != "ok":
         return f"{head}: FAILED {result.error}"
-    return (
+    line = (
         f"{head}: test MSE {result.test_mse:.4f} MAE {result.test_mae:.4f} "
         f"(val {result.val_mse:.4f}, {result.epochs_run} epochs, best {result.best_epoch}, "
         f"{result.train_seconds:.1f}s)"
     )
+    if absurd(result.val_mse, result.details):  # stored ok, but it diverged: say so where it is seen first
+        zero = result.details["val_zero_mse"]
+        line += f"; ABSURD: val MSE above {zero:.3g} of forecasting zeros (diverged), left out of reports"
+    return line
 
 
 class LinesAboveBar(logging.Handler):

@@ -82,11 +82,11 @@ def die_with_parent(parent_pid: int) -> None:
 
 
 def send_logs_to(handler: logging.Handler) -> None:
-    """Route this worker's run logs (a line per epoch, `harness.train`) to `handler`, once per process."""
+    """Route this worker's run logs (a line per epoch, `harness.train`) to `handler` alone: a Ray worker
+    process runs task after task, for one executor after another of its driver, each with its own queue."""
     logger = logging.getLogger("harness")
     logger.setLevel(logging.INFO)
-    if not logger.handlers:
-        logger.addHandler(handler)
+    logger.handlers = [handler]
 
 
 class Relay(logging.Handler):
@@ -161,14 +161,18 @@ class LocalPool(Executor):
         self.listener.stop()
 
 
-def _train_on_ray(spec: RunSpec, device: str, checkpoint: str | None, threads: int) -> RunResult:
-    """A Ray task: one run. The checkpoint is kept only where this node sees the store's folder (the
-    driver's machine, or a shared filesystem); elsewhere the run simply does not resume mid-way."""
-    send_logs_to(logging.StreamHandler())  # Ray shows a task's stderr on the driver
+def _train_on_ray(spec: RunSpec, device: str, checkpoint: str | None, threads: int, logs) -> RunResult:
+    """A Ray task: one run, its log lines sent to the driver through the queue `logs`. The checkpoint is
+    kept only where this node sees the store's folder (the driver's machine, or a shared filesystem);
+    elsewhere the run simply does not resume mid-way."""
+    send_logs_to(QueueHandler(logs))
     path = Path(checkpoint) if checkpoint else None
     if path is not None and not path.parent.parent.is_dir():
         path = None
     return run_one(spec, torch.device(device), path, threads)
+
+
+LOG_RELAY_SECONDS = 0.5  # how often the Ray driver shows the lines its tasks logged meanwhile
 
 
 class RayCluster(Executor):
@@ -177,7 +181,10 @@ class RayCluster(Executor):
     Connects to the cluster at `address`, to a Ray instance this process already started, or else starts a
     local one. On CPU a run trains on `threads` torch threads. Tasks are never retried by Ray: a task whose
     process dies (segfault, OOM kill) comes back as a failed result naming the reason, and the suite goes
-    on.
+    on. The tasks' log lines (a line per epoch, a resumed run's first) come back through a Ray queue and
+    are logged here while the driver waits, where `harness.execute` shows them, as the local pool's are;
+    Ray's own forwarding of a task's output is off: it prints beside the progress bar, not above it, and
+    folds lines of several tasks that differ only in their numbers (the seeds' epoch lines) into one.
     """
 
     def __init__(
@@ -190,6 +197,7 @@ class RayCluster(Executor):
     ):
         try:
             import ray
+            from ray.util.queue import Queue
         except ImportError:
             raise InputError(
                 "--executor ray: Ray is not installed; pip install 'dynobench[ray]' (or pip install ray)"
@@ -198,6 +206,11 @@ class RayCluster(Executor):
         self.started_here = not ray.is_initialized()
         if self.started_here:
             handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+            # Ray (2.60) turns token authentication on for a Ray it starts and says so at each start: the
+            # secure default, for an instance that lives as long as this command; nothing to act on.
+            logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(
+                logging.ERROR
+            )
             try:
                 ray.init(
                     address=address, include_dashboard=False, log_to_driver=False, logging_level="WARNING"
@@ -218,14 +231,27 @@ class RayCluster(Executor):
                 raise InputError(f"--gpus-per-run {gpus_per_run}: the Ray cluster has no GPU")
         self.capacity = max(1, min(fits, jobs or fits))
         self.in_flight: dict = {}  # object ref → spec
+        self.logs, self.relay = Queue(actor_options={"num_cpus": 0}), Relay()  # the tasks' log lines
 
     def submit(self, spec: RunSpec, checkpoint: Path | None) -> None:
-        ref = self.task.remote(spec, self.device, str(checkpoint) if checkpoint else None, self.threads)
+        path = str(checkpoint) if checkpoint else None
+        ref = self.task.remote(spec, self.device, path, self.threads, self.logs)
         self.in_flight[ref] = spec
 
+    def _relay_logs(self) -> None:
+        while True:
+            try:
+                record = self.logs.get_nowait()
+            except self.ray.util.queue.Empty:
+                return
+            self.relay.handle(record)
+
     def finished(self) -> list[RunResult]:
-        ready, _ = self.ray.wait(list(self.in_flight), num_returns=1)
-        ready, _ = self.ray.wait(list(self.in_flight), num_returns=len(self.in_flight), timeout=0)
+        waiting = list(self.in_flight)
+        while not self.ray.wait(waiting, num_returns=1, timeout=LOG_RELAY_SECONDS)[0]:
+            self._relay_logs()
+        ready, _ = self.ray.wait(waiting, num_returns=len(waiting), timeout=0)
+        self._relay_logs()  # a task's lines are all in the queue before its result is
         results = []
         for ref in ready:
             spec = self.in_flight.pop(ref)
@@ -245,6 +271,7 @@ class RayCluster(Executor):
         self.in_flight.clear()
 
     def close(self) -> None:
+        self.logs.shutdown()
         if self.started_here:
             self.ray.shutdown()
 

@@ -45,8 +45,9 @@ class TrainConfig:
         for key in ("epochs", "batch_size", "halve_every", "eval_batch_size"):
             if getattr(self, key) < 1:
                 out.append((key, f"must be at least 1, got {getattr(self, key)}"))
-        if self.patience < 0:
-            out.append(("patience", f"must be 0 or more, got {self.patience}"))
+        for key in ("patience", "weight_decay", "grad_clip"):
+            if getattr(self, key) < 0:
+                out.append((key, f"must be 0 or more, got {getattr(self, key)}"))
         if not self.lr > 0:
             out.append(("lr", f"must be positive, got {self.lr}"))
         if not 0 <= self.beta1 < 1:

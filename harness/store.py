@@ -9,10 +9,14 @@ the work; a lease whose owner died or stopped beating is taken over.
 The live store is never committed (a writer may be mid-transaction, and a binary file that grows with every
 run would be committed whole each time). `snapshot` writes each finished run as a file of its own beside
 it (results/x/runs/<key>.json.gz), and opening a store takes the committed runs it lacks.
+
+A damaged store (bytes changed on disk) or a full disk is one line naming the store and what to do, not a
+traceback: the store is checked when it is opened, and every method says which store failed it.
 """
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import os
@@ -20,7 +24,7 @@ import socket
 import sqlite3
 import time
 from collections.abc import Iterable
-from contextlib import closing
+from contextlib import closing, contextmanager, suppress
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -129,8 +133,7 @@ def committed_rows(store: Path, skip: set[str] = frozenset()) -> list[dict]:
     rows = []
     legacy = legacy_snapshot(store)
     if legacy.is_file():
-        with closing(sqlite3.connect(f"file:{legacy}?mode=ro", uri=True)) as db:
-            rows += [dict(zip(ROW_COLUMNS, values, strict=True)) for values in db.execute(_SELECT_ROWS)]
+        rows += read_store(legacy)
     folder = committed_dir(store)
     for path in sorted(folder.glob("*" + RUN_FILE)) if folder.is_dir() else []:
         if path.name[: -len(RUN_FILE)] in skip:
@@ -145,6 +148,85 @@ def committed_rows(store: Path, skip: set[str] = frozenset()) -> list[dict]:
     return rows
 
 
+# How a write that fell short for want of space reads: SQLite's and the OS's own words, and torch.save's
+# ("unexpected pos": its zip writer wrote fewer bytes than it asked to, as on a full disk).
+DISK_FULL_SIGNS = (
+    "database or disk is full",
+    "No space left on device",
+    "Disk quota exceeded",
+    "unexpected pos",
+)
+DAMAGED_SIGNS = ("database disk image is malformed", "file is not a database", "Could not decode to UTF-8")
+
+
+def disk_full(error: str | None) -> bool:
+    return error is not None and any(sign in error for sign in DISK_FULL_SIGNS)
+
+
+def disk_full_error(folder: Path, what: str) -> InputError:
+    return InputError(
+        f"disk full: {folder} ({what}); free space there and run the same command again: the finished runs "
+        "are stored, the others pending (a run in progress resumes from its last checkpoint)"
+    )
+
+
+def damaged_error(store: Path, problem: str) -> InputError:
+    """What to do with a damaged store: move it away (its -wal and -shm files too), and the next command
+    starts a new one with the committed runs beside it."""
+    committed = len(list(committed_dir(store).glob("*" + RUN_FILE))) + legacy_snapshot(store).is_file()
+    restore = (
+        f"re-creates it from the committed runs in {committed_dir(store)}/ (runs finished since the last "
+        "`snapshot` train again)"
+        if committed
+        else "starts a new one (no committed runs beside it: its runs train again)"
+    )
+    away = store.parent / "damaged"
+    return InputError(
+        f"{store}: the run store is damaged ({problem}); move it away (mkdir {away} && mv {store}* {away}/) "
+        f"and any command {restore}"
+    )
+
+
+def store_error(store: Path, e: Exception) -> InputError | None:
+    """The one line an error of `store` gets when it is a full disk or damage; None for any other."""
+    if disk_full(str(e)):
+        written = getattr(e, "filename", None) or f"the run store {store.name}"  # or a committed run's file
+        return disk_full_error(store.parent, f"{written} could not be written")
+    if isinstance(e, sqlite3.DatabaseError) and any(sign in str(e) for sign in DAMAGED_SIGNS):
+        return damaged_error(store, str(e).split(" with text ")[0])  # not the damaged text itself
+    return None
+
+
+@contextmanager
+def told(store: Path):
+    """Within it, a full disk or a damaged `store` is one line naming it (`store_error`)."""
+    try:
+        yield
+    except (sqlite3.DatabaseError, OSError) as e:
+        problem = store_error(store, e)
+        if problem is None:
+            raise
+        raise problem from None
+
+
+def guarded(method):
+    """A RunStore method whose full disk or damaged store is one line naming the store."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with told(self.path):
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
+def read_store(path: Path) -> list[dict]:
+    """The rows of the store file at `path` as dicts of ROW_COLUMNS, read-only (another suite's store, the
+    one-file snapshot of earlier versions)."""
+    with told(path), closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        return [dict(zip(ROW_COLUMNS, values, strict=True)) for values in db.execute(_SELECT_ROWS)]
+
+
 def checkpoint_path(store: Path, key: str) -> Path:
     """A run in progress keeps its checkpoint beside its store: results/x/checkpoints/<key>.pt."""
     return Path(store).parent / "checkpoints" / f"{key}.pt"
@@ -153,13 +235,19 @@ def checkpoint_path(store: Path, key: str) -> Path:
 class RunStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute(SCHEMA)
-        self.db.execute(LEASE_SCHEMA)
+        with told(self.path):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            # the pages' structure (under a second for tens of MB): damage is found before anything trains
+            problems = "\n".join(text for (text,) in self.db.execute("PRAGMA quick_check")).splitlines()
+            if problems != ["ok"]:
+                raise damaged_error(self.path, next(p for p in problems if not p.startswith("***")))
+            self.db.execute(SCHEMA)
+            self.db.execute(LEASE_SCHEMA)
 
+    @guarded
     def snapshot(self) -> tuple[int, int]:
         """Write each stored run that `committed_dir` lacks, or holds otherwise (a failed run since retried),
         as one file there: the files to commit, each written once and never changed after it is ok, so a
@@ -184,6 +272,7 @@ class RunStore:
             path.unlink(missing_ok=True)
         return len(list(folder.glob("*" + RUN_FILE))), written
 
+    @guarded
     def merge_snapshot(self) -> int:
         """Take the committed runs beside this store that it lacks (or holds only as failed); return how
         many. A fresh clone resumes a campaign this way without retraining."""
@@ -198,6 +287,7 @@ class RunStore:
         )
         return self.db.total_changes - before
 
+    @guarded
     def adopt(self, specs: Iterable[RunSpec], sources: Iterable[Path]) -> dict[str, int]:
         """Store, for each of `specs` not stored ok here, an ok run of a source store (its live rows and
         committed files) whose spec is the same but for the protocol label: the same training, so it is not
@@ -208,10 +298,7 @@ class RunStore:
         }
         taken: dict[str, int] = {}
         for source in sources:
-            rows = committed_rows(source)
-            if source.is_file():
-                with closing(sqlite3.connect(f"file:{source}?mode=ro", uri=True)) as db:
-                    rows += [dict(zip(ROW_COLUMNS, v, strict=True)) for v in db.execute(_SELECT_ROWS)]
+            rows = committed_rows(source) + (read_store(source) if source.is_file() else [])
             for row in rows:
                 if row["status"] != "ok":
                     continue
@@ -230,12 +317,14 @@ class RunStore:
                 taken[source.parent.name] = taken.get(source.parent.name, 0) + 1
         return taken
 
+    @guarded
     def statuses(self, keys: Iterable[str] | None = None) -> dict[str, str]:
         """key → "ok" | "failed" for the stored runs among `keys` (all when None)."""
         rows = self.db.execute("SELECT key, status FROM runs").fetchall()
         wanted = None if keys is None else set(keys)
         return {k: s for k, s in rows if wanted is None or k in wanted}
 
+    @guarded
     def claim(self, key: str, retry_failed: bool = False) -> bool:
         """Take run `key` for this process before training it, in one transaction: False when it is stored
         (ok, or failed unless `retry_failed`) or a live process holds its lease, so that several processes
@@ -260,7 +349,8 @@ class RunStore:
             self.db.execute("COMMIT")
             return True
         except BaseException:
-            self.db.execute("ROLLBACK")
+            if self.db.in_transaction:  # a full disk or damage may have ended it already
+                self.db.execute("ROLLBACK")
             raise
 
     @staticmethod
@@ -269,14 +359,19 @@ class RunStore:
         return gone or time.time() - heartbeat > STALE_SECONDS
 
     def heartbeat(self, key: str) -> None:
-        self.db.execute(
-            "UPDATE leases SET heartbeat = ? WHERE key = ? AND host = ? AND pid = ?",
-            (time.time(), key, socket.gethostname(), os.getpid()),
-        )
+        """Refresh this process's lease of `key`; a beat that cannot be written (a busy or full disk) waits
+        for the next one, and the run's own result says what went wrong."""
+        with suppress(sqlite3.OperationalError):
+            self.db.execute(
+                "UPDATE leases SET heartbeat = ? WHERE key = ? AND host = ? AND pid = ?",
+                (time.time(), key, socket.gethostname(), os.getpid()),
+            )
 
+    @guarded
     def release(self, key: str) -> None:
         self.db.execute("DELETE FROM leases WHERE key = ?", (key,))
 
+    @guarded
     def running(self, keys: Iterable[str] | None = None) -> dict[str, tuple[int, str, str]]:
         """key → (pid, host, since) of the runs a live process is training now."""
         rows = self.db.execute("SELECT key, host, pid, since, heartbeat FROM leases").fetchall()
@@ -287,14 +382,21 @@ class RunStore:
             if (wanted is None or k in wanted) and not self._stale(host, pid, beat)
         }
 
+    @guarded
     def put(self, result: RunResult) -> bool:
-        """Store a finished run; False when an ok row for the same spec is already there (kept as is)."""
+        """Store a finished run; False when an ok row for the same spec is already there (kept as is). A run
+        that failed for want of disk space is not stored (it stays pending, its last checkpoint kept): its
+        error stops the command with one line, as a store that cannot be written does."""
         spec = result.spec
+        if result.status == "failed" and disk_full(result.error):
+            folder = checkpoint_path(self.path, spec.key).parent
+            raise disk_full_error(folder, f"{spec.label} could not write its checkpoint")
         values = {c: getattr(spec, c) if c in SPEC_COLUMNS else getattr(result, c) for c in COLUMNS[1:]}
         row = [spec.key, *values.values(), spec.to_json(), json.dumps(result.details)]
         cursor = self.db.execute(f"{_INSERT_ROW} WHERE runs.status != 'ok'", row)
         return cursor.rowcount == 1
 
+    @guarded
     def forget(self, keys: Iterable[str]) -> int:
         """Delete the rows (and leases) of `keys` from the store and its committed runs, so that their runs
         are pending again and no merge brings them back; return how many store rows went."""
@@ -307,7 +409,8 @@ class RunStore:
             self.db.executemany("DELETE FROM leases WHERE key = ?", params)
             self.db.execute("COMMIT")
         except BaseException:
-            self.db.execute("ROLLBACK")
+            if self.db.in_transaction:  # a full disk or damage may have ended it already
+                self.db.execute("ROLLBACK")
             raise
         for (key,) in params:
             (committed_dir(self.path) / f"{key}{RUN_FILE}").unlink(missing_ok=True)
@@ -316,6 +419,7 @@ class RunStore:
                 snapshot.executemany("DELETE FROM runs WHERE key = ?", params)
         return removed
 
+    @guarded
     def rows(self, keys: Iterable[str] | None = None) -> list[dict]:
         """Stored runs as dicts of the flat columns plus `spec` (RunSpec) and `details` (dict)."""
         self.db.row_factory = sqlite3.Row

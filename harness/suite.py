@@ -63,6 +63,11 @@ PRESET_KEYS = {
 HORIZON_KEYS = {"seq_len": int, "params": dict, "train": dict}
 DATASET_KEYS = {"name": str, "path": str, "sha256": str}
 TRAIN_TYPES = typing.get_type_hints(TrainConfig)
+FILE_NAME = r"[A-Za-z0-9_][A-Za-z0-9_.-]*"  # a suite's or a preset's name: a file or folder, never a path
+# An entry's name or a protocol label, as tables (Markdown) and file names show it: e.g. PatchTST/42
+LABEL = r"\w[\w .\-/()+=]*"
+LABEL_RULE = "letters, digits, spaces and _ . - / ( ) + =, starting with a letter, digit or _"
+MAX_SEED = 2**32 - 1  # numpy's largest (np.random.seed refuses any other); torch's and python's take these
 
 
 @dataclass
@@ -109,6 +114,12 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def check_label(text: str, where: str) -> None:
+    """An entry's name or a protocol label: shown in Markdown tables and file names, so one plain line."""
+    if not re.fullmatch(LABEL, text) or text != text.rstrip():
+        raise InputError(f"{where}: {text!r} must be {LABEL_RULE} (it labels tables and file names)")
+
+
 def check_mapping(mapping: Any, schema: dict[str, Any], where: str, required: tuple[str, ...] = ()) -> dict:
     """Check keys (unknown or missing) and value types of a mapping against `schema`."""
     check_value(mapping, dict, where or "suite")
@@ -139,17 +150,46 @@ def check_train(train: dict, where: str) -> dict:
     return check_mapping(train, TRAIN_TYPES, where)
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, but a key given twice in one mapping is an error (the safe loader keeps the last
+    one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    problem=f"key {key!r} given twice (first at line {seen[key]})",
+                    problem_mark=key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)
+
+
 def read_yaml(path: Path, what: str) -> Any:
     try:
         text = path.read_text()
     except OSError as e:
         raise InputError(f"{path}: cannot read {what} ({e.strerror or e})") from None
+    except UnicodeDecodeError as e:
+        raise InputError(
+            f"{path}: not a {what} (byte {e.start} is not UTF-8 text: a {what} is YAML)"
+        ) from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, UniqueKeyLoader)
+    except yaml.reader.ReaderError as e:  # a character YAML does not allow (NUL, other control characters)
+        line, char = text.count("\n", 0, e.position) + 1, chr(e.character)
+        raise InputError(
+            f"{path}: not valid YAML at line {line} (the character {char!r} is not allowed)"
+        ) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark else ""
-        raise InputError(f"{path}: not valid YAML{at} ({getattr(e, 'problem', None) or e})") from None
+        problem = " ".join(str(getattr(e, "problem", None) or e).split())
+        raise InputError(f"{path}: not valid YAML{at} ({problem})") from None
 
 
 def presets() -> list[str]:
@@ -165,9 +205,18 @@ def preset_listing() -> str:
     return ", ".join(f"{m} ({', '.join(d for d in ds if d)})" if any(ds) else m for m, ds in by_model.items())
 
 
+def check_preset_name(name: str, where: str) -> None:
+    if not re.fullmatch(FILE_NAME, name):
+        raise InputError(
+            f"{where}: {name!r} is not a preset's name (a name, not a path: letters, digits, _ . -); presets "
+            f"by model: {preset_listing() or 'none'}"
+        )
+
+
 def preset_file(name: str, dataset: str, where: str) -> str:
     """The preset an entry names for one dataset: `name` itself, or the model's recipe for that dataset,
     `name-<dataset>` (so `preset: dlinear` is each dataset's own DLinear recipe)."""
+    check_preset_name(name, where)
     for candidate in (name, f"{name}-{dataset.lower()}"):
         if (PRESET_DIR / f"{candidate}.yaml").is_file():
             return candidate
@@ -192,6 +241,7 @@ def preset_layers(name: str, key_path: str, chain: tuple[str, ...] = ()) -> list
             raise InputError(f"{key_path}.model: missing (required unless the preset extends another)")
         return [(layer, key_path)]
     base = layer["extends"]
+    check_preset_name(base, f"{key_path}.extends")
     layers = preset_layers(base, f"{key_path}.extends({base})", (*chain, name))
     model = layers[0][0]["model"]
     if layer.get("model", model) != model:
@@ -244,6 +294,15 @@ def check_grid_list(suite: dict, key: str, item_type: Any, where: str = "") -> l
     return values
 
 
+def check_seeds(container: dict, key: str, where: str = "") -> list:
+    seeds = check_grid_list(container, key, int, where)
+    for i, seed in enumerate(seeds):
+        if not 0 <= seed <= MAX_SEED:
+            at = f"{where}.{key}" if where else key
+            raise InputError(f"{at}[{i}]: seed {seed} is outside 0..{MAX_SEED} (2**32 - 1, numpy's range)")
+    return seeds
+
+
 def resolve_datasets(entries: list, base: Path) -> list[DatasetRef]:
     refs = []
     for i, entry in enumerate(entries):
@@ -292,19 +351,28 @@ def load_suite(path: str | Path) -> Suite:
 
 def _expand(path: Path, raw: Any) -> Suite:
     suite = check_mapping(raw, TOP_KEYS, "", ("name", "protocol", "datasets", "horizons", "seeds", "models"))
-    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", suite["name"]):
+    if not re.fullmatch(FILE_NAME, suite["name"]):
         raise InputError(
             f"name: {suite['name']!r} must be letters, digits, '_', '.' or '-', not starting with '.' or '-' "
             "(it names a folder under results/)"
         )
+    check_label(suite["protocol"], "protocol")
     horizons = check_grid_list(suite, "horizons", int)
-    seeds = check_grid_list(suite, "seeds", int)
+    seeds = check_seeds(suite, "seeds")
     check_grid_list(suite, "datasets", None)
     check_grid_list(suite, "models", None)
     reuse = tuple(check_grid_list(suite, "reuse", str)) if "reuse" in suite else ()
     for i, name in enumerate(reuse):
-        if name == suite["name"] or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name):
+        if name == suite["name"] or not re.fullmatch(FILE_NAME, name):
             raise InputError(f"reuse[{i}]: {name!r} must be the name of another suite")
+        if (
+            not any((folder / f"{name}.yaml").is_file() for folder in (path.parent, SUITE_DIR))
+            and not (Path("results") / name).is_dir()
+        ):
+            raise InputError(
+                f"reuse[{i}]: no suite '{name}' ({name}.yaml neither beside this suite nor shipped, and no "
+                f"results/{name}/ here)"
+            )
     if any(h < 1 for h in horizons):
         raise InputError("horizons: every horizon must be at least 1")
     defaults = check_train(suite.get("train", {}), "train")
@@ -316,12 +384,13 @@ def _expand(path: Path, raw: Any) -> Suite:
                 f"seeds_by_dataset.{name}: not one of the suite's datasets ({', '.join(seeds_of)})"
             )
         check_value(suite["seeds_by_dataset"][name], list, f"seeds_by_dataset.{name}")
-        seeds_of[name] = check_grid_list(suite["seeds_by_dataset"], name, int, "seeds_by_dataset")
+        seeds_of[name] = check_seeds(suite["seeds_by_dataset"], name, "seeds_by_dataset")
     entries = [
         check_layer(entry, ENTRY_KEYS, f"models[{i}]", ("name",)) for i, entry in enumerate(suite["models"])
     ]
     names: dict[str, int] = {}
     for i, entry in enumerate(entries):
+        check_label(entry["name"], f"models[{i}].name")
         if entry["name"] in names:
             raise InputError(
                 f"models[{i}].name: duplicate name '{entry['name']}' (also models[{names[entry['name']]}])"
@@ -361,9 +430,7 @@ def _expand(path: Path, raw: Any) -> Suite:
                     ref.split, n_rows, seq_len, horizon, f"{where} ({entry['name']}, H={horizon}, {ref.name})"
                 )
                 n_params = _param_count(built, model, params, seq_len, horizon, n_channels, f"{where}.params")
-                for seed in (
-                    check_grid_list(entry, "seeds", int, where) if "seeds" in entry else seeds_of[ref.name]
-                ):
+                for seed in check_seeds(entry, "seeds", where) if "seeds" in entry else seeds_of[ref.name]:
                     spec = RunSpec(
                         name=entry["name"], model=model, params=params, dataset=ref.name,
                         dataset_sha256=ref.sha256, dataset_path=ref.path, split=ref.split, seq_len=seq_len,
@@ -410,6 +477,11 @@ def check_no_constant_column(table: Table, ref: DatasetRef, n_rows: int) -> None
     """A channel constant over the training rows has no scale: its normalised errors would be raw ones, so
     the dataset's MSE would not be comparable. Refused, naming the column."""
     train_end = split_bounds(ref.split, n_rows, 0)["train"][1]
+    if train_end < 2:  # no scale at all, whatever the lookback: too few rows, before any column is blamed
+        raise InputError(
+            f"{ref.path}: {n_rows} data row{'s' * (n_rows != 1)}, too few rows to split into training, "
+            "validation and test rows (70/10/20) with a lookback and horizon each"
+        )
     constant = [c for c, s in zip(table.columns, table.values[:train_end].std(axis=0), strict=True) if s == 0]
     if constant:
         raise InputError(

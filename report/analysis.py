@@ -2,7 +2,8 @@
 
 A cell is (protocol, dataset, horizon, model name): its seeds are the sample. Means come with a 95%
 confidence interval (Student t on the seed values, or a percentile bootstrap); one seed gives no interval,
-not a zero-width one. Failed runs are counted, never averaged.
+not a zero-width one. Failed runs are counted, never averaged; so are absurd ones (status `absurd`, see
+`report.runs.runs_table`), unless a report is asked to keep them in.
 """
 
 from __future__ import annotations
@@ -63,8 +64,9 @@ def half_width(values: np.ndarray, method: str) -> float:
 
 
 def aggregate(runs: pd.DataFrame, method: str = "t") -> pd.DataFrame:
-    """One row per cell: seeds planned/ok/failed, mean, std and CI half-width of test MSE/MAE, the cell's
-    lookback and model key, and the mean cost figures of its finished runs."""
+    """One row per cell: seeds planned/ok/failed/absurd (`n_absurd`: left out; `n_absurd_kept`: status ok,
+    counted), mean, std and CI half-width of test MSE/MAE, the cell's lookback and model key, and the mean
+    cost figures of its finished runs."""
     if method not in ("t", "bootstrap"):
         raise ValueError(f"unknown interval method {method!r} (t or bootstrap)")
     rows = []
@@ -77,7 +79,8 @@ def aggregate(runs: pd.DataFrame, method: str = "t") -> pd.DataFrame:
             seeds=len(group),
             n=len(ok),
             n_failed=int((group["status"] == "failed").sum()),
-            n_absurd=int(group["absurd"].sum()) if "absurd" in group else 0,
+            n_absurd=int((group["status"] == "absurd").sum()),
+            n_absurd_kept=int(ok["absurd"].sum()) if "absurd" in ok else 0,
         )
         for metric in METRICS:
             values = ok[f"test_{metric}"].to_numpy(dtype=float)
@@ -92,6 +95,13 @@ def aggregate(runs: pd.DataFrame, method: str = "t") -> pd.DataFrame:
         row["memory_kind"] = ", ".join(sorted(set(kinds)))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def set_aside(cell: pd.Series) -> str:
+    """The runs of a cell that no statistic counts, as tables show them: `failed (1/3), absurd (2/3)`;
+    empty when there are none."""
+    counts = {"failed": cell.get("n_failed", 0), "absurd": cell.get("n_absurd", 0)}
+    return ", ".join(f"{what} ({int(k)}/{int(cell['seeds'])})" for what, k in counts.items() if k)
 
 
 def pairwise_comparison(runs: pd.DataFrame, a: str, b: str, metric: str = "test_mse") -> pd.DataFrame:

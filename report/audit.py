@@ -13,7 +13,7 @@ import math
 import pandas as pd
 from tabulate import tabulate
 
-from report.analysis import paired_comparison, pairwise_comparison
+from report.analysis import paired_comparison, pairwise_comparison, set_aside
 from report.leaderboard import fmt
 
 CLAIM_SOURCE = "shared/seeds/dynonet-readme-v2.md (leaderboard: ETTh1, H = 96, one seed)"
@@ -30,7 +30,8 @@ def pending(name: str, cell: pd.Series | None, need: int = 2) -> str | None:
     if cell is None:
         return f"{name} is not in this suite"
     if cell["n"] < need:
-        return f"{name} has {cell['n']} finished seed(s) of {cell['seeds']}"
+        aside = set_aside(cell)  # failed or diverged seeds
+        return f"{name} has {cell['n']} finished seed(s) of {cell['seeds']}" + (f", {aside}" if aside else "")
     return None
 
 
@@ -90,7 +91,9 @@ def dynonet_audit(
         ])  # fmt: skip
 
     missing = [
-        n for n, c in zip(["DynoNet", *BASELINES.values()], six, strict=True) if c is None or c["n"] == 0
+        f"{n} {'' if c is None else set_aside(c)}".rstrip()
+        for n, c in zip(["DynoNet", *BASELINES.values()], six, strict=True)
+        if c is None or c["n"] == 0
     ]
     if missing:
         rows.append([f"rank {CLAIMED_RANK} of the six models", "–", "not testable",

@@ -1,5 +1,6 @@
-"""`report`: a suite's runs → leaderboard.md, efficiency.md, reproduction.md, dynonet-audit.md (when the suite
-trains DynoNet on ETTh1 at H = 96) and figures in one folder."""
+"""`report`: a suite's runs → leaderboard.md, overall.md (the verdict across tasks), efficiency.md,
+reproduction.md, dynonet-audit.md (when the suite trains DynoNet), earlier-recipes.md (when runs of an
+earlier recipe of its cells are stored) and figures in one folder."""
 
 from __future__ import annotations
 
@@ -17,27 +18,34 @@ from harness.suite import Suite
 from report import plots
 from report.analysis import aggregate
 from report.audit import audit_page, dynonet_audit
+from report.earlier import earlier_recipes, earlier_runs
 from report.leaderboard import comparisons, efficiency, leaderboard, reproduction
 from report.runs import runs_table, with_loader_scores
+from report.verdict import verdict, verdict_text
 
 PUBLISHED = Path(__file__).with_name("published.csv")
-PROTOCOL_NOTES = Path(__file__).with_name(
-    "protocol_notes.csv"
-)  # how each published number's protocol differs
+PROTOCOL_NOTES = Path(__file__).with_name("protocol_notes.csv")  # how a published number's protocol differs
 PARETO_AXES = {"params": "trainable parameters", "train_seconds": "train seconds", "latency_ms": "latency ms"}
 FORECAST_TAIL = 96  # lookback steps drawn before the forecast
 AUDIT_HORIZON = 96  # DynoNet's README makes its claims about ETTh1 at H = 96 (audited on every dataset)
 
 
-def write_report(suite: Suite, store: RunStore, out_dir: Path, method: str = "t") -> tuple[str, list[Path]]:
-    """Write the tables and figures; return the leaderboard text and every file written."""
-    runs, details = runs_table(suite, store)
+def write_report(
+    suite: Suite, store: RunStore, out_dir: Path, method: str = "t", include_absurd: bool = False
+) -> tuple[str, list[Path]]:
+    """Write the tables and figures; return the leaderboard text and every file written. Absurd runs are in
+    no table's statistics and no figure, unless `include_absurd`."""
+    runs, details = runs_table(suite, store, include_absurd)
     cells = aggregate(runs, method)
     out_dir.mkdir(parents=True, exist_ok=True)
     board = "\n".join(
         leaderboard(cells, dataset, runs, method) + "\n" + comparisons(runs, cells, dataset)
         for dataset in cells["dataset"].unique()
     )
+    across = verdict(runs, suite.protocol)
+    overall = verdict_text(across)
+    if len(across.datasets) > 1:  # the verdict leads once more than one dataset is in
+        board = f"{overall}\n{board}"
     published = pd.read_csv(PUBLISHED)
     variants = {}  # entry name → the variant it runs, for models with a `variant` hyperparameter
     for spec in suite.runs:
@@ -46,6 +54,7 @@ def write_report(suite: Suite, store: RunStore, out_dir: Path, method: str = "t"
             variants[spec.name] = spec.params.get("variant", declared.default)
     texts = {
         "leaderboard.md": f"# {suite.name}: leaderboard\n\n{board}",
+        "overall.md": f"# {suite.name}: overall\n\n{overall}",
         "efficiency.md": f"# {suite.name}: efficiency\n\n{efficiency(cells)}",
         "reproduction.md": f"# {suite.name}: published numbers\n\n"
         + reproduction(
@@ -65,6 +74,9 @@ def write_report(suite: Suite, store: RunStore, out_dir: Path, method: str = "t"
             sections.append(dynonet_audit(runs, cells, variants, params, dataset, AUDIT_HORIZON))
     if sections:
         texts["dynonet-audit.md"] = audit_page(sections)
+    earlier = earlier_recipes(earlier_runs(suite, store), runs)
+    if earlier:
+        texts["earlier-recipes.md"] = f"# {suite.name}: earlier recipes\n\n{earlier}"
     written = []
     for name, text in texts.items():
         (out_dir / name).write_text(text)

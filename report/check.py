@@ -1,11 +1,14 @@
 """The regression gate: compare a suite's cells with a reference (per-cell mean, std, n) and list the
-cells whose mean test MSE got worse by more than the tolerance, or that failed or went missing."""
+cells whose mean test MSE got worse by more than the tolerance, or that failed, diverged (a run is absurd:
+see `report.runs.runs_table`) or went missing."""
 
 from __future__ import annotations
 
 import math
 
 import pandas as pd
+
+from report.analysis import set_aside
 
 KEY = ["protocol", "dataset", "name", "pred_len"]
 REFERENCE_COLUMNS = [*KEY, "seq_len", "mse_mean", "mse_std", "n"]
@@ -41,8 +44,9 @@ def regressions(
     cells: pd.DataFrame, reference: pd.DataFrame, rel_tol: float, std_tol: float, allow_new: bool = False
 ) -> pd.DataFrame:
     """One row per failing cell: a reference cell whose mean test MSE rose by more than the larger of
-    `rel_tol` × mean and `std_tol` × the reference's seed standard deviation, or that failed or is missing;
-    and a suite cell the reference does not know, unless `allow_new`."""
+    `rel_tol` × mean and `std_tol` × the reference's seed standard deviation, that failed, has an absurd
+    run (a diverged run never passes) or is missing; and a suite cell the reference does not know, unless
+    `allow_new`."""
     merged = reference.merge(cells, on=KEY, how="left", suffixes=("_ref", ""))
     rows = []
     for _, r in merged.iterrows():
@@ -50,8 +54,8 @@ def regressions(
         allowed = max(rel_tol * r["mse_mean_ref"], std_tol * std)
         if math.isnan(r.get("n", math.nan)):
             reason = "missing"
-        elif r["n"] == 0:
-            reason = f"failed ({int(r['n_failed'])}/{int(r['seeds'])})"
+        elif r["n"] == 0 or r.get("n_absurd", 0):
+            reason = set_aside(r) or "pending"
         elif r["mse_mean"] > r["mse_mean_ref"] + allowed:
             reason = f"MSE +{r['mse_mean'] - r['mse_mean_ref']:.4f} > allowed +{allowed:.4f}"
         else:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
+from harness.evaluate import absurd
 from harness.spec import LABEL_FIELDS, RunSpec
 from harness.store import RunStore
 from harness.suite import Suite
@@ -43,15 +44,20 @@ def what_changed(old: RunSpec, new: RunSpec) -> str:
 
 
 def earlier_runs(suite: Suite, store: RunStore) -> pd.DataFrame:
-    """One row per stored ok run of an earlier recipe of one of the suite's cells: its cell, seed, test
-    MSE and what changed since (against the current spec of the same seed)."""
+    """One row per stored ok (not absurd) run of an earlier recipe of one of the suite's cells: its cell,
+    seed, test MSE and what changed since (against the current spec of the same seed)."""
     current = {tuple(getattr(s, f) for f in (*CELL_FIELDS, "seed")): s for s in suite.runs}
     keys = {s.key for s in suite.runs}
     rows = []
     for row in store.rows():
         spec = row["spec"]
         now = current.get(tuple(getattr(spec, f) for f in (*CELL_FIELDS, "seed")))
-        if now is None or row["key"] in keys or row["status"] != "ok":
+        if (
+            now is None
+            or row["key"] in keys
+            or row["status"] != "ok"
+            or absurd(row["val_mse"], row["details"])
+        ):
             continue
         cell = {f: getattr(spec, f) for f in CELL_FIELDS}
         rows.append(

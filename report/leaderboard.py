@@ -1,7 +1,8 @@
 """Markdown tables from aggregated cells: the leaderboard, the efficiency table and the reproduction table.
 
 A table holds one protocol only and says which; metrics are on the normalised scale, as mean ± 95% CI
-half-width over seeds. A failed cell reads `failed (k/n)` and is never filled with an average.
+half-width over seeds. A failed cell reads `failed (k/n)` and is never filled with an average; nor is an
+absurd one (its runs diverged: `absurd (k/n)`), and a cell says how many absurd runs its mean leaves out.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import math
 import pandas as pd
 from tabulate import tabulate
 
-from report.analysis import pairwise_comparison, ranks, t_half_width, t_prediction_half_width
+from report.analysis import pairwise_comparison, ranks, set_aside, t_half_width, t_prediction_half_width
 
 
 def one_protocol(cells: pd.DataFrame) -> str:
@@ -29,12 +30,11 @@ def cell_text(row: pd.Series, metric: str, marked: bool = True) -> str:
     """Mean ± CI; where `marked`: bold if best, underlined if second, ≈ if not significantly worse than the
     best (unmarked where another model's runs are still pending, since the best may not have run yet)."""
     if row["n"] == 0:
-        return f"failed ({row['n_failed']}/{row['seeds']})" if row["n_failed"] else "pending"
+        return set_aside(row) or "pending"
     text = fmt(row[f"{metric}_mean"], row[f"{metric}_ci"])
     if row["n"] < row["seeds"]:
         text += f" (n={row['n']}/{row['seeds']})"
-    if row.get("n_absurd", 0):
-        text += f" ⚠ {row['n_absurd']} absurd"
+    text += absurd_note(row)
     if not marked:
         return text
     if row["rank"] > 1 and row["tied_with_best"]:
@@ -42,9 +42,16 @@ def cell_text(row: pd.Series, metric: str, marked: bool = True) -> str:
     return {1: f"**{text}**", 2: f"<u>{text}</u>"}.get(int(row["rank"]), text)
 
 
+def absurd_note(row: pd.Series) -> str:
+    """How many absurd runs a cell's mean leaves out (or, under `report --include-absurd`, keeps in)."""
+    counts = {"left out": row.get("n_absurd", 0), "kept in": row.get("n_absurd_kept", 0)}
+    return "".join(f" ⚠ {k} absurd {where}" for where, k in counts.items() if k)
+
+
 def pending_horizons(cells: pd.DataFrame) -> set:
-    """Horizons at which some model has no finished run yet and not all of its runs failed."""
-    return set(cells.loc[(cells["n"] == 0) & (cells["n_failed"] < cells["seeds"]), "pred_len"])
+    """Horizons at which some model has no finished run yet and not all of its runs failed or diverged."""
+    unfinished = (cells["n"] == 0) & (cells["n_failed"] + cells.get("n_absurd", 0) < cells["seeds"])
+    return set(cells.loc[unfinished, "pred_len"])
 
 
 def lookback_text(mine: pd.DataFrame) -> str:
@@ -101,13 +108,18 @@ def leaderboard(cells: pd.DataFrame, dataset: str, runs: pd.DataFrame, method: s
     headers += ["avg MSE", "avg MAE", f"avg rank (MSE, H = {', '.join(map(str, shared)) or 'none'})"]
     headers.append(f"params (H={horizons[0]})")
     lookbacks = ", ".join(f"{n} {lookback_text(cells[cells['name'] == n])}" for n in names)
+    diverged = "k runs whose validation MSE is above that of forecasting zeros (diverged; `forget` them)"
+    if cells.get("n_absurd_kept", pd.Series(dtype=int)).sum():
+        absurd = (f"**absurd runs kept in** (`report --include-absurd`): ⚠ k absurd kept in: {diverged}, "
+                  "counted in every mean, rank, mark and comparison like the others")  # fmt: skip
+    else:
+        absurd = f"absurd (k/m), ⚠ k absurd left out: {diverged}, in no mean, rank or mark"
     return (
         f"### {dataset}, protocol `{protocol}`\n\n"
         f"Test MSE / MAE on the normalised scale, mean ± {INTERVALS[method]} over seeds; **best**, "
         "<u>second</u>; ≈ tied with the best (Welch's test of the difference: p ≥ 0.05, as in the table "
-        "below); (n=k/m) where fewer seeds finished than planned; ⚠ k absurd: k runs whose validation MSE "
-        "is above that of forecasting zeros (diverged; `forget` them); a horizon where some model is still "
-        f"pending has no marks and is left out of the avg rank. Lookbacks: {lookbacks}.\n\n"
+        f"below); (n=k/m) where fewer seeds finished than planned; {absurd}; a horizon where some model is "
+        f"still pending has no marks and is left out of the avg rank. Lookbacks: {lookbacks}.\n\n"
         + tabulate(table, headers, tablefmt="github", disable_numparse=True)
         + "\n"
     )
@@ -207,7 +219,8 @@ def reproduction(
         if r["n"] == 0:
             ours, diff, where, loader, loader_inside = cell_text(r, "mse"), "–", "–", "–", "–"
         else:
-            ours = f"{fmt(r['mse_mean'], r['mse_ci'])} / {fmt(r['mae_mean'], r['mae_ci'])} (n={r['n']})"
+            ours = (f"{fmt(r['mse_mean'], r['mse_ci'])} / {fmt(r['mae_mean'], r['mae_ci'])} (n={r['n']})"
+                    f"{absurd_note(r)}")  # fmt: skip
             diff = f"{r['mse_mean'] - r['mse']:+.3f} / {r['mae_mean'] - r['mae']:+.3f}"
             where = (f"{inside(r['mse'], r['mse_mean'], r['mse_ci'])} / "
                      f"{inside(r['mse'], r['mse_mean'], r['mse_pi'])}")  # fmt: skip
@@ -243,8 +256,8 @@ def comparisons(runs: pd.DataFrame, cells: pd.DataFrame, dataset: str) -> str:
     Welch's p. Where some model is still pending, the best is only the best so far, and says so."""
     cells = cells[cells["dataset"] == dataset]
     so_far = pending_horizons(cells)
-    cells = cells[cells["n"] > 0]
     protocol = one_protocol(cells)
+    cells = cells[cells["n"] > 0]  # a failed or absurd cell has no mean to compare
     table = []
     for horizon, group in cells.groupby("pred_len", sort=True):
         best = group.loc[group["mse_mean"].idxmin(), "name"]

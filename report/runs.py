@@ -13,8 +13,12 @@ from harness.suite import Suite
 from report.analysis import first_batches_mean
 
 
-def runs_table(suite: Suite, store: RunStore | None) -> tuple[pd.DataFrame, dict[str, dict]]:
-    """(runs, details by key): the flat columns of every planned run, and the stored details of each."""
+def runs_table(
+    suite: Suite, store: RunStore | None, include_absurd: bool = False
+) -> tuple[pd.DataFrame, dict[str, dict]]:
+    """(runs, details by key): the flat columns of every planned run, and the stored details of each. An
+    absurd run (`harness.evaluate.absurd`: it diverged) has status `absurd`, so that no mean, rank or test
+    counts it while every table can show it; `include_absurd` keeps it `ok` (column `absurd` says which)."""
     stored = {row["key"]: row for row in store.rows(spec.key for spec in suite.runs)} if store else {}
     records = []
     for spec in suite.runs:
@@ -32,6 +36,8 @@ def runs_table(suite: Suite, store: RunStore | None) -> tuple[pd.DataFrame, dict
     table["absurd"] = [
         r.status == "ok" and absurd(r.val_mse, details.get(r.key, {})) for r in table.itertuples()
     ]
+    if not include_absurd:
+        table.loc[table["absurd"].astype(bool), "status"] = "absurd"
     return table, details
 
 

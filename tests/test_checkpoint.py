@@ -171,7 +171,7 @@ def test_a_failed_run_keeps_its_checkpoint_so_a_retry_resumes_and_forget_starts_
     ) and not checkpoint.exists()
 
     checkpoint.write_bytes(b"stale")
-    code, _, _ = cli("forget", suite_path, "--store", tmp_path / "runs.sqlite")
+    code, _, _ = cli("forget", suite_path, "--store", tmp_path / "runs.sqlite", "--yes")
     assert code == 0 and not checkpoint.exists()  # forgotten: trained again from the start
 
 

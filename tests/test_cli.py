@@ -178,3 +178,63 @@ def test_a_cell_with_no_finished_run_is_priced_by_the_same_entry_at_its_nearest_
     assert remaining.nearest_shorter(("DLinear", 96, "ETTh1"), [("DLinear", 24, "ETTh1")], horizon_at=1) == (
         "DLinear", 24, "ETTh1",
     )  # fmt: skip
+
+
+def test_describe_shows_a_failed_runs_error_in_one_short_line(tiny_suite, cli, tmp_path):
+    suite = tiny_suite(seeds=[1, 2])
+    first, second = load_suite(suite).runs
+    store = RunStore(tmp_path / "runs.sqlite")
+    store.put(RunResult(first, "failed", error="RuntimeError: CUDA out of memory (simulated)"))
+    store.put(RunResult(second, "failed", error="ValueError: " + "a long reason " * 20 + "\nsecond line"))
+    code, out, _ = cli("describe", suite, "--store", store.path)
+    assert code == 0 and "0 done, 2 failed, 0 running, 0 pending" in out
+    assert "| failed (RuntimeError: CUDA out of memory (simulated))" in out
+    (long,) = [line for line in out.splitlines() if "ValueError" in line]
+    reason = long.split("failed (")[1].split(")")[0]
+    assert len(reason) == 60 and reason.endswith("…") and "second line" not in out
+
+
+def test_describe_points_to_the_speed_benchmark_only_where_there_is_one(
+    tiny_suite, cli, monkeypatch, tmp_path
+):
+    suite = tiny_suite()
+    _, out, _ = cli("describe", suite, "--store", tmp_path / "runs.sqlite")
+    assert f"`python benchmarks/speed.py --suite {suite}` prices them" in out  # in this checkout
+    monkeypatch.setattr("harness.cli.SPEED_SCRIPT", tmp_path / "not-installed" / "speed.py")
+    _, out, _ = cli("describe", suite, "--store", tmp_path / "runs.sqlite")
+    assert "python benchmarks/speed.py" not in out
+    assert "1 in cells with none yet: each is priced once a run of its cell finishes" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--tolerance", "-1"], "--tolerance: must be 0 or more, got -1"),
+        (["--std-tolerance", "-1"], "--std-tolerance: must be 0 or more, got -1"),
+        (
+            ["--update-reference"],
+            "--reference {ref}: cannot write the reference there (no folder {ref.parent})",
+        ),
+    ],
+)
+def test_check_refuses_what_it_cannot_use_before_training(tiny_suite, cli, tmp_path, args, message):
+    ref = tmp_path / "a-file" / "ref.csv"
+    ref.parent.write_text("not a folder")
+    store = tmp_path / "runs.sqlite"
+    code, _, err = cli("check", tiny_suite(), "--store", store, "--reference", ref, *args)
+    assert code == 2 and err.strip() == f"error: {message.format(ref=ref)}"
+    assert not store.exists()  # nothing trained
+
+
+def test_report_checks_its_readme_before_writing_anything(tiny_suite, cli, tmp_path):
+    suite, store, out_dir = tiny_suite(), tmp_path / "runs.sqlite", tmp_path / "report"
+    assert cli("run", suite, "--store", store)[0] == 0
+    no_block = tmp_path / "README.md"
+    no_block.write_text("# no block\n")
+    for readme, message in (
+        (tmp_path / "nosuch" / "README.md", "cannot read it (No such file or directory)"),
+        (no_block, "has no '<!-- begin tiny -->' ... '<!-- end tiny -->' block"),
+    ):
+        code, out, err = cli("report", suite, "--store", store, "--out", out_dir, "--readme", readme)
+        assert code == 2 and err.strip() == f"error: --readme {readme}: {message}" and out == ""
+        assert not out_dir.exists()  # the report was not written

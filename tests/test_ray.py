@@ -1,5 +1,6 @@
 """The Ray executor on a real local Ray instance: the local executor's metrics, a task whose process dies
-recorded as failed while the suite goes on, and a killed driver that resumes on the same cluster."""
+recorded as failed while the suite goes on, a killed driver that resumes on the same cluster, and the tasks'
+epoch lines in the driver's output."""
 
 import os
 import signal
@@ -133,6 +134,24 @@ def test_a_killed_ray_driver_resumes_on_the_cluster_and_keeps_its_finished_runs(
     assert len(after) == len(seeds) and all(row[0] == "ok" for row in after.values())
     assert all(after[key] == row for key, row in before.items())  # kept, not trained again
     assert f"{len(seeds) - len(before)} trained" in err
+
+
+def test_a_driver_that_starts_ray_shows_each_epoch_line_of_its_tasks_and_no_token_notice(
+    cluster, tmp_path, monkeypatch
+):
+    """The tasks' lines reach the driver's output (Ray's own forwarding is off), each seed's though they
+    differ only in numbers; Ray's notice that its token authentication is on is not shown."""
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)  # set by this process's ray.init: as a user starts
+    suite = write_suite(
+        tmp_path / "s.yaml", tiny_suite_dict(seeds=[1, 2], train={"epochs": 2, "batch_size": 256})
+    )
+    driver = launch(suite, tmp_path / "runs.sqlite", None)
+    _, err = driver.communicate(timeout=300)
+    assert driver.returncode == 0, err
+    for seed in (1, 2):
+        for epoch in (1, 2):
+            assert f"DLinear ETTh1 L=96 H=24 seed={seed}: epoch {epoch} of ≤ 2, train loss" in err, err
+    assert "Token authentication" not in err
 
 
 def test_sigterm_stops_a_driver_that_started_ray_as_ctrl_c_does(cluster, tmp_path):

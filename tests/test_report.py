@@ -23,17 +23,25 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def run(name, seed, mse, status="ok", protocol="official", pred_len=96, model="m", seq_len=96):
-    ok = status == "ok"
+    """A row as `runs_table` makes it: an absurd run has status `absurd` and its `absurd` flag set (the flag
+    stays where a report keeps it in, status `ok`)."""
+    ok = status in ("ok", "absurd")
     return {
         "protocol": protocol, "dataset": "ETTh1", "pred_len": pred_len, "name": name, "model": model,
         "seq_len": seq_len, "seed": seed, "status": status, "key": f"{name}-{seed}-{pred_len}-{protocol}",
         "test_mse": mse if ok else None, "test_mae": mse / 2 if ok else None, "params": 100, "flops": 1e6,
-        "latency_ms": 1.0, "peak_mem_mb": 10.0, "train_seconds": 2.0,
+        "latency_ms": 1.0, "peak_mem_mb": 10.0, "train_seconds": 2.0, "absurd": status == "absurd",
     }  # fmt: skip
 
 
 def runs(*rows):
     return pd.DataFrame(rows)
+
+
+def board_rows(text):
+    """A leaderboard's rows by model name, each split into its columns."""
+    lines = [line.split("|") for line in text.splitlines() if line.startswith("| ")]
+    return {line[1].strip(): line for line in lines}
 
 
 def test_mean_std_and_t_interval_equal_scipy():
@@ -389,14 +397,81 @@ def test_check_validates_the_reference_before_training_and_fails_on_uncovered_or
     assert code == 1 and "New" in out and "not in the reference" in out
 
 
-def test_a_diverged_but_finite_run_is_flagged_absurd_in_describe_and_report(tmp_path, cli):
-    suite = write_suite(tmp_path / "s.yaml", tiny_suite_dict(train={**tiny_suite_dict()["train"], "lr": 1e6}))
-    store = tmp_path / "runs.sqlite"
-    assert cli("run", suite, "--store", store)[0] == 0  # stored ok: its losses stayed finite
+def test_a_diverged_but_finite_run_is_flagged_everywhere_and_counted_nowhere_unless_asked(tmp_path, cli):
+    hot = {**TINY_MODEL, "name": "Hot", "train": {"lr": 1e6}}  # diverges, yet its losses stay finite
+    suite = write_suite(tmp_path / "s.yaml", tiny_suite_dict(models=[dict(TINY_MODEL), hot]))
+    store, reference = tmp_path / "runs.sqlite", tmp_path / "reference.csv"
+    code, out, err = cli("run", suite, "--store", store)
+    assert code == 0  # stored ok
+    assert "ABSURD: val MSE above" in next(
+        line for line in err.splitlines() if "Hot ETTh1 L=96 H=24 seed=1: test" in line
+    )
+    assert "| 0/1, 1 absurd " in next(line for line in out.splitlines() if line.startswith("| Hot"))
+    assert "1 absurd (diverged" in err.splitlines()[-1]
     _, out, _ = cli("describe", suite, "--store", store)
-    assert "ok, absurd (val MSE" in out and "1 done" in out
+    assert "ok, absurd (val MSE" in out
     code, out, _ = cli("report", suite, "--store", store, "--out", tmp_path / "r")
-    assert code == 0 and "⚠ 1 absurd" in out
+    rows = board_rows(out)
+    assert code == 0 and rows["Hot"][2].strip() == "absurd (1/1)" and rows["Hot"][-3].strip() == "–"
+    assert rows["DLinear"][2].strip().startswith("**") and "kept in" not in out
+    code, out, _ = cli("report", suite, "--store", store, "--out", tmp_path / "r", "--include-absurd")
+    assert code == 0 and "absurd runs kept in" in out and "⚠ 1 absurd kept in" in out
+
+    code, out, _ = cli("check", suite, "--store", store, "--reference", reference, "--update-reference")
+    assert code == 1 and "reference not written: Hot" in out and not reference.exists()
+    stored = {row["name"]: row["test_mse"] for row in RunStore(store).rows()}
+    reference.write_text("protocol,dataset,name,pred_len,seq_len,mse_mean,mse_std,n\n" + "".join(
+        f"tiny,ETTh1,{name},24,96,{mse},,1\n" for name, mse in stored.items()
+    ))  # fmt: skip
+    code, out, _ = cli("check", suite, "--store", store, "--reference", reference)
+    assert code == 1 and "absurd (1/1)" in next(line for line in out.splitlines() if "| Hot" in line)
+    assert "DLinear" not in out  # it passes
+
+
+def test_an_absurd_run_counts_in_no_mean_rank_mark_or_comparison_and_the_table_says_so():
+    table = runs(run("A", 1, 0.40), run("A", 2, 0.41), run("B", 1, 0.405), run("B", 2, 0.415),
+                 run("G", 1, 8e5, "absurd"), run("G", 2, 9e5, "absurd"),  # diverged: G would be second
+                 run("D", 1, 0.50), run("D", 2, 1.5e8, "absurd"))  # fmt: skip
+    cells = aggregate(table)
+    by_name = cells.set_index("name")
+    assert math.isnan(by_name.loc["G", "mse_mean"])  # no Pareto point, no y-axis to 1.5e8
+    assert by_name.loc["D", "mse_mean"] == 0.5 and by_name.loc["D", ["n", "n_absurd"]].tolist() == [1, 1]
+    text = leaderboard(cells, "ETTh1", table)
+    rows = board_rows(text)
+    assert rows["G"][2].strip() == "absurd (2/2)" and rows["G"][-3].strip() == "–"  # unranked, last
+    assert list(rows)[1:] == ["A", "B", "D", "G"]
+    assert rows["A"][2].strip().startswith("**") and rows["B"][2].strip().endswith(" ≈</u>")
+    assert rows["D"][2].strip() == "0.500 (n=1/2) ⚠ 1 absurd left out"
+    assert "absurd (k/m), ⚠ k absurd left out" in text and "kept in" not in text
+    against = comparisons(table, cells, "ETTh1")
+    assert "| G " not in against and "| D " in against
+
+    kept = table.assign(status="ok")  # report --include-absurd: as before, and the table says so
+    text = leaderboard(aggregate(kept), "ETTh1", kept)
+    rows = board_rows(text)
+    assert "**absurd runs kept in** (`report --include-absurd`)" in text
+    assert "⚠ 2 absurd kept in" in rows["G"][2] and rows["G"][-3].strip() == "3.0"
+
+
+def test_an_absurd_run_fails_the_gate_like_a_failed_one():
+    fine = aggregate(runs(run("A", 1, 0.40), run("A", 2, 0.42), run("B", 1, 0.5), run("B", 2, 0.5)))
+    reference = reference_from(fine)
+    now = aggregate(runs(run("A", 1, 0.40), run("A", 2, 1e8, "absurd"),  # A's one good seed is on target
+                         run("B", 1, 0.5, "absurd"), run("B", 2, 0.5, "absurd")))  # fmt: skip
+    bad = regressions(now, reference, 0.05, 3.0)
+    assert dict(zip(bad["name"], bad["why"], strict=True)) == {"A": "absurd (1/2)", "B": "absurd (2/2)"}
+    mixed = aggregate(runs(run("A", 1, 0, "failed"), run("A", 2, 1e8, "absurd"), run("B", 1, 0.5),
+                           run("B", 2, 0.5)))  # fmt: skip
+    assert list(regressions(mixed, reference, 0.05, 3.0)["why"]) == ["failed (1/2), absurd (1/2)"]
+
+
+def test_the_audit_says_a_cell_is_not_testable_because_its_runs_diverged():
+    table = runs(run("DynoNet", 1, 8e5, "absurd", model="dynonet"), run("DynoNet", 2, 9e5, "absurd",
+                 model="dynonet"), run("DLinear", 1, 0.4, model="dlinear"), run("DLinear", 2, 0.41,
+                 model="dlinear"))  # fmt: skip
+    text = dynonet_audit(table, aggregate(table), {"DynoNet": "published"}, {"DynoNet": 93_954})
+    assert "DynoNet (published) has 0 finished seed(s) of 2, absurd (2/2)" in text
+    assert "no finished run yet: DynoNet absurd (2/2), PatchTST" in text
 
 
 def test_a_published_number_of_one_variant_is_compared_with_that_variant_only():

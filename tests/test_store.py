@@ -2,7 +2,9 @@
 and two processes on one store neither duplicate nor lose a run."""
 
 import dataclasses
+import io
 import os
+import random
 import re
 import signal
 import socket
@@ -18,10 +20,11 @@ import torch
 from torch import nn
 
 from harness import executors
+from harness.errors import InputError
 from harness.execute import execute, pending
 from harness.registry import register_model
 from harness.runner import RunResult, run_one
-from harness.store import STALE_SECONDS, RunStore
+from harness.store import STALE_SECONDS, RunStore, checkpoint_path
 from harness.suite import load_suite
 
 from conftest import TINY_MODEL, tiny_suite_dict, write_suite
@@ -303,13 +306,47 @@ def test_forget_makes_runs_pending_again_in_the_store_and_its_committed_runs(tmp
     assert cli("run", suite, "--store", store, "--jobs", "1")[0] == 0
     assert cli("snapshot", suite, "--store", store)[0] == 0
     first = load_suite(suite).runs[0]
-    code, out, _ = cli("forget", suite, "--store", store, "--key", first.key)
-    assert code == 0 and out.startswith("1 stored runs")
+    code, out, _ = cli("forget", suite, "--store", store, "--key", first.key, "--yes")
+    assert code == 0 and out.splitlines()[-1].startswith("1 stored runs")
     assert not (tmp_path / "runs" / f"{first.key}.json.gz").exists()
     _, out, _ = cli("describe", suite, "--store", store)  # opening the store merges its committed runs
     assert "1 done, 0 failed, 0 running, 1 pending" in out
     code, _, err = cli("forget", suite, "--store", store, "--model", "Nope")
     assert code == 2 and "--model Nope: not an entry" in err
+
+
+class Terminal(io.StringIO):
+    """Standard input on a terminal, where someone types `answer`."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_forget_lists_what_it_deletes_and_asks_first(tmp_path, cli, monkeypatch):
+    models = [dict(TINY_MODEL), {**TINY_MODEL, "name": "Other", "seq_len": 48}]
+    suite = write_suite(tmp_path / "s.yaml", tiny_suite_dict(seeds=[1, 2], models=models))
+    store = tmp_path / "runs.sqlite"
+    assert cli("run", suite, "--store", store, "--only", "DLinear")[0] == 0
+    assert cli("snapshot", suite, "--store", store)[0] == 0
+    checkpoint_path(store, load_suite(suite).runs[-1].key).parent.mkdir(exist_ok=True)
+    checkpoint_path(store, load_suite(suite).runs[-1].key).write_bytes(b"a run of Other in progress")
+    code, out, err = cli("forget", suite, "--store", store)  # no terminal: refused, nothing deleted
+    assert code == 2 and err.strip() == (
+        f"error: forget: would delete 2 store rows in {store}, 2 committed run files in {tmp_path / 'runs'}/ "
+        "and 1 mid-run checkpoints of suite tiny; no terminal to ask on: give --yes (--dry-run lists)"
+    )
+    code, out, _ = cli("forget", suite, "--store", store, "--dry-run")
+    rows = [[cell.strip() for cell in line.split("|")[1:-1]] for line in out.splitlines() if "| " in line]
+    assert code == 0 and rows[1:] == [["DLinear", "2", "2", "0"], ["Other", "0", "0", "1"]]
+    assert "dry run: nothing deleted" in out
+    monkeypatch.setattr(sys, "stdin", Terminal("n\n"))
+    code, out, _ = cli("forget", suite, "--store", store)
+    assert code == 0 and "[y/N]" in out and out.strip().endswith("nothing deleted")
+    assert len(RunStore(store).statuses()) == 2 and len(list((tmp_path / "runs").iterdir())) == 2
+    monkeypatch.setattr(sys, "stdin", Terminal("y\n"))
+    code, out, _ = cli("forget", suite, "--store", store, "--model", "DLinear")
+    assert code == 0 and "2 stored runs of suite tiny forgotten" in out
+    assert RunStore(store).statuses() == {} and not list((tmp_path / "runs").iterdir())
 
 
 def test_a_corrupt_row_is_one_line_naming_the_store_and_the_run(tmp_path, cli):
@@ -325,7 +362,7 @@ def test_a_corrupt_row_is_one_line_naming_the_store_and_the_run(tmp_path, cli):
         )
         assert code == 2, command
         assert f"{store}: the row of run {key} is corrupt" in err and "Traceback" not in err
-    assert cli("forget", suite, "--store", store, "--key", key)[0] == 0
+    assert cli("forget", suite, "--store", store, "--key", key, "--yes")[0] == 0
     assert cli("run", suite, "--store", store)[0] == 0
 
 
@@ -453,3 +490,120 @@ def test_a_time_budget_starts_no_run_its_cell_says_would_outlast_it(tmp_path, cl
     assert code == 0 and len(store.statuses()) == 9
     code, _, err = cli("run", str(suite_path), "--store", str(store.path), "--hours", "0")
     assert code == 2 and err.strip() == "error: --hours: must be a positive number of hours, got 0"
+
+
+def damage(path: Path) -> None:
+    """8 KB of random bytes written into the middle of a file, as a bad disk or a stray write would."""
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 8192] = random.Random(0).randbytes(8192)
+    path.write_bytes(bytes(data))
+
+
+def test_a_damaged_store_is_one_line_naming_it_and_what_to_do_in_every_command(tmp_path, cli):
+    suite_path = write_suite(tmp_path / "s.yaml", tiny_suite_dict(seeds=list(range(1, 13))))
+    store_path = tmp_path / "a" / "runs.sqlite"
+    store = RunStore(store_path)
+    for spec in load_suite(suite_path).runs[:10]:  # rows of ~60 kB, as real ones: two left pending
+        store.put(
+            RunResult(
+                spec, "ok", test_mse=0.4, val_mse=0.4, train_seconds=1.0, details={"curve": "x" * 60_000}
+            )
+        )
+    assert cli("snapshot", suite_path, "--store", store_path)[0] == 0
+    store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # every row in the file itself, none in its -wal
+    damage(store_path)
+    for command, *extra in (
+        ["describe"], ["run", "--jobs", "1"], ["report", "--out", tmp_path / "r"],
+        ["export", "--out", tmp_path / "runs.csv"], ["snapshot"], ["forget", "--yes"],
+        ["check", "--reference", tmp_path / "ref.csv", "--update-reference"],
+    ):  # fmt: skip
+        code, _, err = cli(command, suite_path, "--store", store_path, *extra)
+        assert code == 2 and len(err.strip().splitlines()) == 1, (command, err)
+        assert err.startswith(f"error: {store_path}: the run store is damaged ("), command
+        assert (
+            f"mv {store_path}* " in err
+            and f"re-creates it from the committed runs in {store_path.parent}/runs/" in err
+        )
+    assert not (tmp_path / "r").exists() and not (tmp_path / "ref.csv").exists()  # nothing trained or written
+    away = tmp_path / "a" / "damaged"  # what the line says to do
+    away.mkdir()
+    for path in store_path.parent.glob("runs.sqlite*"):
+        path.rename(away / path.name)
+    code, out, err = cli("describe", suite_path, "--store", store_path)
+    assert code == 0 and "10 runs taken from the committed runs" in err and "10 done" in out
+
+
+def test_a_row_whose_text_was_damaged_is_one_line_naming_the_store(tmp_path, cli):
+    suite_path = write_suite(tmp_path / "s.yaml", tiny_suite_dict())
+    store = RunStore(tmp_path / "runs.sqlite")
+    store.put(
+        RunResult(load_suite(suite_path).runs[0], "ok", train_seconds=1.0, details={"curve": "x" * 9000})
+    )
+    store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = store.path.read_bytes()
+    at = data.index(b"x" * 100)
+    store.path.write_bytes(data[:at] + b"\xff" * 20 + data[at + 20 :])  # no longer UTF-8 text
+    for command, *out in (
+        ["describe"],
+        ["export", "--out", tmp_path / "o.csv"],
+        ["report", "--out", tmp_path],
+    ):
+        code, _, err = cli(command, suite_path, "--store", store.path, *out)
+        assert code == 2 and err.startswith(
+            f"error: {store.path}: the run store is damaged (Could not decode"
+        )
+        assert len(err.strip().splitlines()) == 1 and "xxx" not in err
+
+
+class FullDisk:
+    """A store connection on a disk that fills up when a run's row is written."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def execute(self, sql: str, *args):
+        if sql.startswith(("INSERT INTO runs", "UPDATE leases")):
+            raise sqlite3.OperationalError("database or disk is full")
+        return self.db.execute(sql, *args)
+
+    def __getattr__(self, name: str):
+        return getattr(self.db, name)
+
+
+def test_a_store_on_a_full_disk_stops_with_one_line_and_keeps_what_it_had(tmp_path):
+    suite = load_suite(write_suite(tmp_path / "s.yaml", tiny_suite_dict(seeds=[1, 2])))
+    store = RunStore(tmp_path / "runs.sqlite")
+    first, second = suite.runs
+    store.put(RunResult(first, "ok", test_mse=0.4))
+    store.db = FullDisk(store.db)
+    with pytest.raises(InputError, match=rf"^disk full: {tmp_path} \(the run store runs.sqlite could not be"):
+        execute(suite.runs, store, executors.local(CPU, 1))
+    assert store.statuses() == {first.key: "ok"}  # the finished run kept, the other pending, none failed
+    store.heartbeat(second.key)  # a beat that cannot be written waits for the next: no traceback in a thread
+
+
+def test_a_run_that_fills_the_disk_stays_pending_with_its_checkpoint_and_the_command_says_so(
+    tmp_path, cli, monkeypatch
+):
+    suite_path = write_suite(tmp_path / "s.yaml", tiny_suite_dict(seeds=[1, 2], train={"epochs": 2}))
+    store_path = tmp_path / "runs.sqlite"
+    first, second = load_suite(suite_path).runs
+    real_save, saves = torch.save, []
+
+    def fills_up(state, path):  # the fourth checkpoint (run 2, epoch 2) meets a full disk, as torch says it
+        saves.append(path)
+        if len(saves) == 4:
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 576 vs 534")
+        real_save(state, path)
+
+    monkeypatch.setattr(torch, "save", fills_up)
+    code, _, err = cli("run", suite_path, "--store", store_path, "--jobs", "1")
+    last = err.strip().splitlines()[-1]
+    assert code == 2 and last.startswith(f"error: disk full: {tmp_path / 'checkpoints'} (DLinear ETTh1")
+    assert "Traceback" not in err
+    assert RunStore(store_path).statuses() == {first.key: "ok"}  # the second is pending, not failed
+    assert torch.load(checkpoint_path(store_path, second.key), weights_only=False)["epoch"] == 1  # kept
+    monkeypatch.setattr(torch, "save", real_save)  # space freed
+    code, _, err = cli("run", suite_path, "--store", store_path, "--jobs", "1")
+    assert code == 0 and "resumes after epoch 1" in err and "1 trained" in err

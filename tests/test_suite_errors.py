@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.suite import load_suite
+
 from conftest import TINY_MODEL, tiny_suite_dict, write_suite
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,6 +95,37 @@ CASES = {
         "seeds_by_dataset.ETTh1: expected list",
     ),
     "Adam's beta1 out of range": (dict(train={"beta1": 1.0}), "train.beta1: must lie in [0, 1), got 1.0"),
+    "negative seed": (dict(seeds=[-1]), "seeds[0]: seed -1 is outside 0..4294967295"),
+    "seed above numpy's range": (dict(seeds=[2**32]), "seeds[0]: seed 4294967296 is outside 0..4294967295"),
+    "seed too large for any integer type": (
+        dict(seeds=[99999999999999999999999]),
+        "seeds[0]: seed 99999999999999999999999 is outside",
+    ),
+    "a dataset's seed out of range": (
+        dict(seeds_by_dataset={"ETTh1": [-1]}),
+        "seeds_by_dataset.ETTh1[0]: seed -1 is outside",
+    ),
+    "an entry's seed out of range": (
+        dict(models=model(seeds=[2**32])),
+        "models[0].seeds[0]: seed 4294967296",
+    ),
+    "negative grad_clip": (dict(train={"grad_clip": -1}), "train.grad_clip: must be 0 or more, got -1"),
+    "negative weight_decay": (
+        dict(models=model(train={"weight_decay": -0.5})),
+        "models[0].train.weight_decay: must be 0 or more, got -0.5",
+    ),
+    "empty protocol": (dict(protocol=""), "protocol: '' must be letters, digits, spaces and _ . - / ( ) + ="),
+    "empty entry name": (dict(models=model(name="")), "models[0].name: '' must be letters, digits"),
+    "entry name of two lines": (dict(models=model(name="a\nb")), "models[0].name: 'a\\nb' must be letters"),
+    "entry name that splits a table cell": (dict(models=model(name="A|B")), "models[0].name: 'A|B' must be"),
+    "reuse of a suite that does not exist": (
+        dict(reuse=["no-such-suite"]),
+        "reuse[0]: no suite 'no-such-suite' (no-such-suite.yaml neither beside this suite nor shipped",
+    ),
+    "a preset given as a path": (
+        dict(models=[{"name": "D", "preset": "../presets/dlinear-etth1"}]),
+        "models[0].preset: '../presets/dlinear-etth1' is not a preset's name (a name, not a path",
+    ),
 }
 
 
@@ -127,6 +160,15 @@ DATA_CASES = {
     "bad date": ("2020-01-01 00:00:00,1,2,3\nyesterday,1,2,3\n", "column 'date': cannot parse 'yesterday'"),
     "too short for its split": ("short", "is longer than the train split"),
     "not a CSV": ("binary", "not a readable CSV"),
+    "dates out of order": (
+        "2020-01-01 00:00:00,1,2,3\n2020-01-01 02:00:00,1,2,3\n2020-01-01 01:00:00,1,2,3\n",
+        "line 4 (data row 3), column 'date': '2020-01-01 01:00:00' is not after the row before it "
+        "('2020-01-01 02:00:00'); sort the rows by date",
+    ),
+    "a date twice": (
+        "2020-01-01 00:00:00,1,2,3\n2020-01-01 01:00:00,1,2,3\n2020-01-01 01:00:00,4,5,6\n",
+        "line 4 (data row 3), column 'date': '2020-01-01 01:00:00' is not after the row before it",
+    ),
 }
 
 
@@ -145,6 +187,48 @@ def test_bad_custom_data_exits_2_naming_file_row_and_column(tmp_path, cli, case)
     code, _, err = cli("describe", path)
     assert code == 2
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.filterwarnings("error")  # numpy's warnings about empty slices would be more lines
+@pytest.mark.parametrize("n_rows", [1, 2])
+def test_a_custom_csv_of_one_or_two_rows_is_too_few_rows_in_one_line(tmp_path, cli, n_rows):
+    custom_csv(tmp_path, good_rows(n_rows))
+    path = write_suite(tmp_path / "s.yaml", tiny_suite_dict(datasets=[{"name": "own", "path": "own.csv"}]))
+    code, _, err = cli("describe", path)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert f"own.csv: {n_rows} data row{'s' * (n_rows > 1)}, too few rows to split" in err
+    assert "constant" not in err
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (bytes(range(256)) * 4, "not a suite (byte 128 is not UTF-8 text: a suite is YAML)"),
+        (b"name: tiny\nname: other\n", "not valid YAML at line 2 (key 'name' given twice (first at line 1))"),
+        (b"name: ti\x00ny\n", "not valid YAML at line 1 (the character '\\x00' is not allowed)"),
+    ],
+    ids=["random bytes", "a key twice", "NUL"],
+)
+def test_a_suite_file_that_is_not_clean_yaml_is_one_line(tmp_path, cli, content, message):
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(content)
+    for command in ("run", "describe"):
+        code, _, err = cli(command, path, "--store", tmp_path / "store.sqlite")
+        assert code == 2 and err.strip() == f"error: {path}: {message}"
+    assert not (tmp_path / "store.sqlite").exists()
+
+
+def test_a_key_given_twice_in_an_entry_is_refused_naming_it(tmp_path, cli):
+    text = write_suite(tmp_path / "s.yaml", tiny_suite_dict()).read_text()
+    (tmp_path / "s.yaml").write_text(text.replace("  seq_len: 96\n", "  seq_len: 96\n  seq_len: 48\n"))
+    code, _, err = cli("describe", tmp_path / "s.yaml")
+    assert code == 2 and "key 'seq_len' given twice" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("name", ["PatchTST/42", "DynoNet-no-controller", "seasonal_naive", "RNN (h=64) + x"])
+def test_an_entry_name_may_be_what_the_shipped_suites_name_theirs(tmp_path, name):
+    suite = load_suite(write_suite(tmp_path / "s.yaml", tiny_suite_dict(models=model(name=name))))
+    assert suite.runs[0].name == name
 
 
 def test_custom_csv_with_declared_checksum_mismatch(tmp_path, cli):

@@ -82,6 +82,7 @@ def write_report(
         (out_dir / name).write_text(text)
         written.append(out_dir / name)
     figures = out_dir / "figures"
+    naive = naive_references(runs)
     for (dataset, horizon), group in cells.groupby(["dataset", "pred_len"], sort=False):
         points = group.rename(columns={"model": "model_key", "name": "model"})
         for axis, label in PARETO_AXES.items():
@@ -90,9 +91,12 @@ def write_report(
             interval = "Student-t" if method == "t" else "percentile-bootstrap"
             title = (f"{dataset}, H={horizon}, protocol {suite.protocol}\n"
                      f"error bars: 95% {interval} CI of the mean over {seeds} seeds")  # fmt: skip
-            written += plots.plot_pareto(points, axis, base, title, label)
+            written += plots.plot_pareto(points, axis, base, title, label, naive)
         written += forecast_figure(suite, runs, details, dataset, horizon, figures)
+        written += learning_curves(suite, runs, details, dataset, horizon, figures)
     written += gate_figures(runs, details, figures)
+    if not across.table.empty:  # some task every model finished: there are ranks to draw
+        written += plots.plot_critical_difference(across, figures / f"cd-{suite.protocol}")
     return board, written
 
 
@@ -113,6 +117,12 @@ def replace_block(text: str, name: str, content: str) -> str:
         raise ValueError(f"has no '{begin}' ... '{end}' block")
     head, rest = text.split(begin, 1)
     return f"{head}{begin}\n{content.strip()}\n{end}{rest.split(end, 1)[1]}"
+
+
+def naive_references(runs: pd.DataFrame) -> set[str]:
+    """Names of the naive references: models with no trainable parameters, so nothing trained (the harness
+    runs no epoch for them). Figures draw them as references, not as points on a cost axis."""
+    return set(runs.loc[pd.to_numeric(runs["params"], errors="coerce") == 0, "name"])
 
 
 def first_ok_runs(runs: pd.DataFrame, details: dict, dataset: str, horizon: int) -> dict[str, dict]:
@@ -143,7 +153,26 @@ def forecast_figure(suite: Suite, runs, details, dataset: str, horizon: int, fig
     }
     title = f"{dataset}, H={horizon}, test window {window} (normalised), first seed of each model"
     base = figures / f"forecast-{dataset}-H{horizon}"
-    return plots.plot_forecast(list(table.columns), x[0].numpy(), y[0].numpy(), predictions, base, title)
+    return plots.plot_forecast(
+        list(table.columns), x[0].numpy(), y[0].numpy(), predictions, base, title, naive_references(runs)
+    )
+
+
+def learning_curves(
+    suite: Suite, runs: pd.DataFrame, details: dict, dataset: str, horizon: int, figures: Path
+) -> list[Path]:
+    """Training loss and validation MSE per epoch of every finished run of this (dataset, horizon) that
+    trained (the stored `curve`); none for a cell group with no curve stored."""
+    ok = runs[(runs["dataset"] == dataset) & (runs["pred_len"] == horizon) & (runs["status"] == "ok")]
+    rows = [
+        {"name": run["name"], "seed": run["seed"], "best_epoch": run["best_epoch"], **epoch}
+        for _, run in ok.iterrows()
+        for epoch in details[run["key"]].get("curve") or []
+    ]
+    if not rows:
+        return []
+    title = f"{dataset}, H={horizon}, protocol {suite.protocol}: learning curves"
+    return plots.plot_learning_curves(pd.DataFrame(rows), figures / f"curves-{dataset}-H{horizon}", title)
 
 
 def gate_figures(runs: pd.DataFrame, details: dict, figures: Path) -> list[Path]:

@@ -285,7 +285,7 @@ def test_check_and_report_commands_on_a_real_tiny_suite(tmp_path, cli):
     for name in ("leaderboard.md", "efficiency.md", "reproduction.md"):
         assert (tmp_path / "report" / name).read_text().startswith("# tiny")
     figures = sorted((tmp_path / "report" / "figures").glob("*.png"))
-    assert {f.stem.split("-")[0] for f in figures} == {"pareto", "forecast"}
+    assert {f.stem.split("-")[0] for f in figures} == {"pareto", "forecast", "curves"}
     assert all(f.read_bytes()[:8] == PNG for f in figures)
     pareto = (tmp_path / "report" / "figures" / "pareto-ETTh1-H24-params.svg").read_text()
     assert "error bars: 95% Student-t CI of the mean over 2 seeds" in pareto

@@ -1,6 +1,7 @@
 """`report`: a suite's runs → leaderboard.md, overall.md (the verdict across tasks), efficiency.md,
 reproduction.md, dynonet-audit.md (when the suite trains DynoNet), earlier-recipes.md (when runs of an
-earlier recipe of its cells are stored) and figures in one folder."""
+earlier recipe of its cells are stored), figures, and index.html (all of it as one self-contained page) in
+one folder."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from report.analysis import aggregate
 from report.audit import audit_page, dynonet_audit
 from report.earlier import earlier_recipes, earlier_runs
 from report.leaderboard import comparisons, efficiency, leaderboard, reproduction
+from report.page import write_page
 from report.runs import runs_table, with_loader_scores
 from report.verdict import verdict, verdict_text
 
@@ -97,6 +99,7 @@ def write_report(
     written += gate_figures(runs, details, figures)
     if not across.table.empty:  # some task every model finished: there are ranks to draw
         written += plots.plot_critical_difference(across, figures / f"cd-{suite.protocol}")
+    written.append(write_page(suite, out_dir, written))  # last: the page shows every table and figure
     return board, written
 
 

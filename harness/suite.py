@@ -254,14 +254,16 @@ def preset_settings(name: str, horizon: int) -> tuple[str, int, dict, TrainConfi
     at = f"preset({name})"
     chain = preset_layers(name, at)
     model = chain[0][0]["model"]
-    layers = [
-        pair for layer, where in chain for pair in ((layer, where), horizon_layer(layer, where, horizon))
-    ]
-    return (model, *merged_settings(model, layers, {}, at))
+    return (model, *merged_settings(model, at_horizon(chain, horizon), {}, at))
 
 
 def horizon_layer(layer: dict, at: str, horizon: int) -> tuple[dict, str]:
     return layer["by_horizon"].get(horizon, {}), f"{at}.by_horizon.{horizon}"
+
+
+def at_horizon(layers: list[tuple[dict, str]], horizon: int) -> list[tuple[dict, str]]:
+    """Each layer followed by its own `by_horizon[horizon]`: the order settings are merged in."""
+    return [pair for layer, at in layers for pair in ((layer, at), horizon_layer(layer, at, horizon))]
 
 
 def check_layer(layer: Any, schema: dict, where: str, required: tuple[str, ...] = ()) -> dict:
@@ -418,11 +420,7 @@ def _expand(path: Path, raw: Any) -> Suite:
             n_rows, n_channels = table.values.shape
             check_no_constant_column(table, ref, n_rows)
             for horizon in horizons:
-                layers = [
-                    p
-                    for layer, at in [*chain, (entry, where)]
-                    for p in ((layer, at), horizon_layer(layer, at, horizon))
-                ]
+                layers = at_horizon([*chain, (entry, where)], horizon)
                 seq_len, params, config = merged_settings(model, layers, defaults, where)
                 if suite["protocol"] == OFFICIAL:
                     check_official(entry, name if chain else None, seq_len, params, config, horizon, where)
